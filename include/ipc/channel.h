@@ -1,0 +1,139 @@
+/* libipc: the channel API. One calling convention for every transport:
+ * open a channel, send a message, receive a message, close. */
+#ifndef IPC_CHANNEL_H
+#define IPC_CHANNEL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ipc_channel  ipc_channel;
+typedef struct ipc_listener ipc_listener;
+
+/** Orderly end of stream. Outside errno's range 1..4095, frozen forever. */
+#define IPC_EOF (-4096)
+
+/** Largest message a framed stream can carry (the length prefix is 31 bits). */
+#define IPC_MSG_LIMIT 0x7fffffffu
+
+enum {                     /* flags for ipc_open, ipc_pipe, ipc_listen */
+	IPC_SEND    = 1 << 0,  /* this end sends */
+	IPC_RECV    = 1 << 1,  /* this end receives */
+	IPC_CREATE  = 1 << 2,  /* create the named object (FIFO, shm); its owner removes it on close */
+	IPC_RAW     = 1 << 3,  /* byte stream, no framing: talk to programs that do not use libipc */
+	IPC_ANY_UID = 1 << 4,  /* unix listener: accept peers of any uid (default: own euid only) */
+};
+
+typedef struct ipc_options {
+	size_t   size;            /* sizeof(ipc_options); 0 or too small -> -EINVAL; unknown
+	                             non-zero bytes past the fields this version knows -> -E2BIG */
+	size_t   max_msg;         /* largest message accepted; default 16 MiB (shm: bounded by capacity) */
+	size_t   capacity;        /* shm ring bytes per direction; default 1 MiB */
+	unsigned mode;            /* exact permissions of created FIFOs, shm objects and unix socket
+	                             files, applied with fchmod (never through umask); default 0600 */
+	int      open_timeout_ms; /* connect / FIFO rendezvous / shm attach; default (0): wait
+	                             forever, like open(2) and connect(2) */
+} ipc_options;
+
+/** Initialiser with .size set and every field at its default. */
+#define IPC_OPTIONS_INIT { .size = sizeof(ipc_options) }
+
+/**
+ * Open a channel to the transport named by @p uri ("fifo:/tmp/x", "fd:0" ...).
+ * @param out    receives the channel on success, untouched on failure
+ * @param uri    "scheme:address"; see libipc(7) and ipc-<scheme>(7)
+ * @param flags  IPC_SEND and/or IPC_RECV, optionally IPC_CREATE, IPC_RAW
+ * @param opt    NULL for defaults, or an ipc_options with .size set
+ * @return 0; -EINVAL (bad uri, flags or options), -E2BIG (options from a newer
+ *         version with non-zero unknown fields), -EPROTONOSUPPORT (unknown
+ *         scheme), -ETIMEDOUT (open_timeout_ms ran out), -EACCES / -ENOTSUP
+ *         (the path is not ours or not the right kind of object), -ENOMEM,
+ *         or the negative errno of the failed system call.
+ */
+int ipc_open(ipc_channel **out, const char *uri, int flags, const ipc_options *opt);
+
+/**
+ * Send one message. Framed channels: all or nothing (see ipc_send(3)).
+ * @param timeout_ms  -1 waits forever, 0 never blocks, n > 0 bounds the call
+ * @return @p len; -EAGAIN / -ETIMEDOUT (nothing written), -EMSGSIZE (larger
+ *         than max_msg), -EPIPE (no receiver left), -ECONNRESET, IPC_EOF
+ *         (after ipc_shutdown), -EBADF (not opened for sending), -EINVAL.
+ *         Raw channels may return a short count.
+ */
+ssize_t ipc_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms);
+
+/**
+ * Receive one whole message into @p buf.
+ * @return message length (0 is a valid empty message); IPC_EOF (peer closed,
+ *         or ipc_shutdown); -EAGAIN / -ETIMEDOUT (nothing in time), -EMSGSIZE
+ *         (@p cap too small, the message stays queued), -EPROTO (peer does
+ *         not speak libipc or sent a malformed frame; the channel is broken),
+ *         -ECONNRESET (peer died in the middle of a message), -EBADF, -EINVAL.
+ */
+ssize_t ipc_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms);
+
+/** Close @p ch and free it; NULL is a no-op. Only the opening process
+ *  unlinks what it created. @return 0, or the first error met while closing. */
+int ipc_close(ipc_channel *ch);
+
+/** Wait for the next message and return its size without consuming it.
+ *  Errors as ipc_recv(); -EINVAL on a raw channel. */
+ssize_t ipc_recv_size(ipc_channel *ch, int timeout_ms);
+
+/** Receive the next message into a buffer the library allocates (release it
+ *  with ipc_free()); *buf is untouched on error. Errors as ipc_recv(), -ENOMEM. */
+ssize_t ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms);
+
+/** Free a buffer returned by ipc_recv_alloc(). */
+void ipc_free(void *buf);
+
+/**
+ * An anonymous pipe, like pipe(2): ends[0] receives, ends[1] sends. Both ends
+ * survive fork(); each process closes the end it does not use.
+ * @param flags  0 or IPC_RAW
+ * @return 0; -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
+ */
+int ipc_pipe(ipc_channel *ends[2], int flags);
+
+/** Listen on @p uri (tcp, unix). @return 0 or a negative errno (see ipc_listen(3)). */
+int ipc_listen(ipc_listener **out, const char *uri, int flags, const ipc_options *opt);
+/** Accept one peer. @return 0; -EAGAIN / -ETIMEDOUT, IPC_EOF, negative errno. */
+int ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms);
+/** Write the bound URI (e.g. the real port after port 0) into @p buf.
+ *  @return its length; -ENOSPC if @p cap is too small, -EINVAL. */
+int ipc_listener_addr(const ipc_listener *l, char *buf, size_t cap);
+/** Pollable descriptor, readable when ipc_accept may succeed. */
+int ipc_listener_fd(const ipc_listener *l);
+/** Stop listening and free @p l. @return 0 or a negative errno. */
+int ipc_listener_close(ipc_listener *l);
+
+struct ipc_peer { pid_t pid; uid_t uid; gid_t gid; };
+/** Credentials of the peer process (unix). @return 0; -EOPNOTSUPP elsewhere. */
+int ipc_peer_cred(const ipc_channel *ch, struct ipc_peer *out);
+
+/**
+ * Pollable descriptor of @p ch. Edge-style for every driver: when it fires,
+ * receive with timeout 0 until -EAGAIN, which re-arms it.
+ * @return a descriptor owned by the channel; -EOPNOTSUPP, -EINVAL.
+ */
+int ipc_fd(const ipc_channel *ch);
+
+/**
+ * Thread- and async-signal-safe: every blocked or later call on @p ch
+ * returns IPC_EOF. ipc_close() still frees it. @return 0 or -EINVAL.
+ */
+int ipc_shutdown(ipc_channel *ch);
+
+/** Text for a return value as it is: -EPIPE, IPC_EOF, 0 ... Never NULL. */
+const char *ipc_strerror(int rc);
+
+/** The library's version, "MAJOR.MINOR.PATCH". */
+const char *ipc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

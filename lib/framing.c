@@ -1,0 +1,643 @@
+/* The stream layer shared by every byte-stream transport (pipe, FIFO, fd:,
+ * unix, tcp): hello, length-prefixed frames, read-ahead, committed tails.
+ * doc/wire-format.md describes the bytes. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc-private.h"
+
+const unsigned char ipc__hello_magic[4] = { 0x89, 'I', 'P', 'C' };
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void
+ipc__hello_fill(unsigned char out[IPC__HELLO_SIZE], uint32_t max_msg)
+{
+	memcpy(out, ipc__hello_magic, 4);
+	out[4] = IPC__WIRE_VERSION;
+	out[5] = 0;     /* flags */
+	out[6] = 0;     /* reserved */
+	out[7] = 0;
+	put_be32(out + 8, max_msg);
+}
+
+int
+ipc__hello_check(const unsigned char in[IPC__HELLO_SIZE], uint32_t *peer_max)
+{
+	uint32_t m = get_be32(in + 8);
+
+	if (memcmp(in, ipc__hello_magic, 4) != 0 || in[4] != IPC__WIRE_VERSION ||
+	    in[5] || in[6] || in[7] || m > IPC_MSG_LIMIT)
+		return -EPROTO;
+	*peer_max = m;
+	return 0;
+}
+
+int
+ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
+{
+	struct ipc__stream *s = &ch->st;
+	struct stat st;
+
+	s->rfd = rfd;
+	s->wfd = wfd;
+	s->rkind = (uint8_t)rkind;
+	s->wkind = (uint8_t)wkind;
+	s->raw = !!(ch->flags & IPC_RAW);
+	s->max_msg = (uint32_t)ch->opt.max_msg;
+	if (wfd >= 0 && wkind != IPC__FD_SOCKET && fstat(wfd, &st) == 0)
+		s->wpipe = S_ISFIFO(st.st_mode);
+	if (rfd >= 0) {
+		if (rkind != IPC__FD_SOCKET && fstat(rfd, &st) == 0)
+			s->rfifo = S_ISFIFO(st.st_mode);
+		s->rcap = IPC__RBUF_SIZE;
+		if (!(s->rbuf = malloc(s->rcap)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- send */
+
+/* writev() on a pipe or FIFO without ever raising SIGPIPE in the host: block
+ * it in this thread, and consume it only if this write raised it. */
+static ssize_t
+pipe_writev(int fd, const struct iovec *iov, int n)
+{
+	sigset_t pipe_set, old, pending;
+	int was_blocked, was_pending = 0;
+	ssize_t r;
+	int err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	was_blocked = sigismember(&old, SIGPIPE);
+	if (was_blocked && sigpending(&pending) == 0)
+		was_pending = sigismember(&pending, SIGPIPE);
+	r = writev(fd, iov, n);
+	err = errno;
+	if (r < 0 && err == EPIPE && !was_pending) {
+		static const struct timespec zero;
+
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	if (!was_blocked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return r;
+}
+
+static ssize_t
+raw_writev(struct ipc__stream *s, struct iovec *iov, int n)
+{
+	ssize_t r;
+
+	if (s->wkind == IPC__FD_SOCKET) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+		r = sendmsg(s->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} else if (s->wpipe) {
+		r = pipe_writev(s->wfd, iov, n);
+	} else {
+		r = writev(s->wfd, iov, n);
+	}
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+/* Drop @p n written bytes from the front of an iovec array. */
+static int
+iov_advance(struct iovec **iov, int *n, size_t done)
+{
+	while (*n && done >= (*iov)->iov_len) {
+		done -= (*iov)->iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + done;
+		(*iov)->iov_len -= done;
+	}
+	return *n;
+}
+
+/* Write iov until done or the deadline. @p *written counts bytes out.
+ * @return 0 when all is out, or the reason it stopped. */
+static int
+write_all(ipc_channel *ch, struct iovec *iov, int n, long long deadline, size_t *written)
+{
+	struct ipc__stream *s = &ch->st;
+	ssize_t r;
+	int rc;
+
+	while (n) {
+		if (s->wkind == IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+			return rc;
+		r = raw_writev(s, iov, n);
+		if (r > 0) {
+			*written += (size_t)r;
+			iov_advance(&iov, &n, (size_t)r);
+			continue;
+		}
+		if (r == 0 || (r != -EAGAIN && r != -EINTR))
+			return r == 0 ? -EPIPE : (int)r;
+		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Keep what is left of a committed frame; it goes out before anything else. */
+static int
+keep_tail(struct ipc__stream *s, struct iovec *iov, int n, size_t skip)
+{
+	size_t need = 0, off = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		need += iov[i].iov_len;
+	need -= skip;
+	if (need > s->tail_cap) {
+		unsigned char *t = realloc(s->tail, need);
+
+		if (!t)
+			return -ENOMEM;
+		s->tail = t;
+		s->tail_cap = need;
+	}
+	for (i = 0; i < n; i++) {
+		const unsigned char *b = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		memcpy(s->tail + off, b + skip, l - skip);
+		off += l - skip;
+		skip = 0;
+	}
+	s->tail_off = 0;
+	s->tail_len = need;
+	return 0;
+}
+
+static int
+flush_tail(ipc_channel *ch, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	struct iovec iov = { s->tail + s->tail_off, s->tail_len - s->tail_off };
+	size_t written = 0;
+	int rc = write_all(ch, &iov, 1, deadline, &written);
+
+	s->tail_off += written;
+	if (s->tail_off == s->tail_len)
+		s->tail_off = s->tail_len = 0;
+	if (rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT && rc != IPC_EOF)
+		s->send_err = rc;   /* the peer is gone: the frame stays cut off */
+	return rc;
+}
+
+static ssize_t
+raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	struct iovec iov = { (void *)buf, len };
+	ssize_t r;
+	int rc;
+
+	if (!len)
+		return 0;
+	for (;;) {
+		if (s->wkind == IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+			return rc;
+		r = raw_writev(s, &iov, 1);
+		if (r > 0)
+			return r;
+		if (r == 0)
+			return -EPIPE;
+		if (r != -EAGAIN && r != -EINTR)
+			return r;
+		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+			return rc;
+	}
+}
+
+ssize_t
+ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
+{
+	struct ipc__stream *s = &ch->st;
+	long long deadline = ipc_deadline(timeout_ms);
+	unsigned char head[IPC__HELLO_SIZE + IPC__FRAME_HDR];
+	struct iovec iov[2];
+	size_t hlen = 0, written = 0;
+	int rc;
+
+	if (s->send_err)
+		return s->send_err;
+	if (s->raw)
+		return raw_send(ch, buf, len, deadline);
+	if (s->tail_len && (rc = flush_tail(ch, deadline)) < 0)
+		return rc;      /* nothing of this message was written */
+
+	if (!s->hello_out) {
+		ipc__hello_fill(head, s->max_msg);
+		hlen = IPC__HELLO_SIZE;
+	}
+	put_be32(head + hlen, (uint32_t)len);
+	hlen += IPC__FRAME_HDR;
+	iov[0] = (struct iovec){ head, hlen };
+	iov[1] = (struct iovec){ (void *)buf, len };
+
+	if (ipc__crash_at("send-half-frame")) {
+		/* Test-only: die with half a frame on the wire. */
+		struct iovec half[2] = { iov[0], { (void *)buf, len / 2 } };
+		size_t w = 0;
+
+		write_all(ch, half, 2, -1, &w);
+		_exit(99);
+	}
+
+	rc = write_all(ch, iov, len ? 2 : 1, deadline, &written);
+	if (written || rc == 0)
+		s->hello_out = 1;
+	if (rc == 0)
+		return (ssize_t)len;
+	if (written == 0)
+		return rc == -EPIPE || rc == -ECONNRESET ? (s->send_err = rc) : rc;
+	/* Some of the frame is out: it is committed. */
+	if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == IPC_EOF) {
+		int r2 = keep_tail(s, iov, 2, written);
+
+		if (r2 < 0)
+			return s->send_err = r2;
+		return rc == IPC_EOF ? IPC_EOF : (ssize_t)len;
+	}
+	return s->send_err = rc;    /* cut off by the peer's death */
+}
+
+/* ---------------------------------------------------------------- receive */
+
+/* One read into @p dst; 0 means end of file. */
+static ssize_t
+raw_read(struct ipc__stream *s, void *dst, size_t n)
+{
+	ssize_t r;
+
+	if (s->rkind == IPC__FD_SOCKET)
+		r = recv(s->rfd, dst, n, MSG_DONTWAIT);
+	else
+		r = read(s->rfd, dst, n);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+/* A FIFO reads 0 while no writer has come yet: that is not the end. Linux
+ * reports POLLHUP only once a writer has come and gone. */
+static int
+fifo_really_eof(struct ipc__stream *s)
+{
+	struct pollfd p = { .fd = s->rfd, .events = POLLIN };
+
+	if (!s->rfifo)
+		return 1;
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
+}
+
+/* Read more into @p dst (n bytes room), waiting until the deadline.
+ * @return bytes read (> 0), 0 at end of file, or a negative code. */
+static ssize_t
+read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	ssize_t r;
+	int rc;
+
+	for (;;) {
+		if (s->rkind == IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
+			return rc;
+		r = raw_read(s, dst, n);
+		if (r > 0)
+			return r;
+		if (r == 0) {
+			if (fifo_really_eof(s))
+				return 0;
+			r = -EAGAIN;    /* no writer yet: wait for one */
+		}
+		if (r != -EAGAIN && r != -EINTR)
+			return r;
+		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+			return IPC_EOF;
+		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING &&
+		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
+			return rc;
+	}
+}
+
+/* End of file in the middle of a frame: -ECONNRESET once, then IPC_EOF. */
+static ssize_t
+cut_off(struct ipc__stream *s)
+{
+	s->rpos = s->rend = 0;
+	s->recv_err = IPC_EOF;
+	return -ECONNRESET;
+}
+
+static ssize_t
+proto_error(struct ipc__stream *s)
+{
+	s->rpos = s->rend = 0;
+	return s->recv_err = -EPROTO;
+}
+
+/* Make room for at least @p need bytes from rpos on. */
+static int
+rbuf_reserve(struct ipc__stream *s, size_t need)
+{
+	if (s->rpos && s->rcap - s->rpos < need + (s->rcap >> 2)) {
+		memmove(s->rbuf, s->rbuf + s->rpos, s->rend - s->rpos);
+		s->rend -= s->rpos;
+		s->rpos = 0;
+	}
+	if (s->rcap - s->rpos < need) {
+		unsigned char *b = realloc(s->rbuf, s->rpos + need);
+
+		if (!b)
+			return -ENOMEM;
+		s->rbuf = b;
+		s->rcap = s->rpos + need;
+	}
+	return 0;
+}
+
+/* Shrink a buffer that grew for one large message once it is drained. */
+static void
+rbuf_settle(struct ipc__stream *s)
+{
+	if (s->rpos == s->rend) {
+		s->rpos = s->rend = 0;
+		if (s->rcap > IPC__RBUF_SIZE) {
+			unsigned char *b = realloc(s->rbuf, IPC__RBUF_SIZE);
+
+			if (b) {
+				s->rbuf = b;
+				s->rcap = IPC__RBUF_SIZE;
+			}
+		}
+	}
+}
+
+/* Fill the buffer until it holds @p want unread bytes (want <= what fits once
+ * reserved). @return 0, 0-length EOF as IPC_EOF, or a negative code. */
+static int
+fill(ipc_channel *ch, size_t want, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	ssize_t r;
+	int rc;
+
+	if ((rc = rbuf_reserve(s, want)) < 0)
+		return rc;
+	while (s->rend - s->rpos < want) {
+		if (s->reof)
+			return IPC_EOF;
+		r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+		if (r == 0) {
+			s->reof = 1;
+			return IPC_EOF;
+		}
+		if (r < 0)
+			return (int)r;
+		s->rend += (size_t)r;
+	}
+	return 0;
+}
+
+/* Wait for the next frame header, consuming hellos on the way.
+ * @return the payload length, or a negative code. */
+static ssize_t
+next_header(ipc_channel *ch, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	unsigned char *p;
+	uint32_t len;
+	int rc;
+
+	for (;;) {
+		size_t avail = s->rend - s->rpos, need = IPC__FRAME_HDR;
+
+		p = s->rbuf + s->rpos;
+		if (avail && (p[0] & 0x80)) {
+			/* A hello: first on every stream, and again whenever another
+			 * writer joins a FIFO. Anything else with the top bit is bad. */
+			if (p[0] != ipc__hello_magic[0])
+				return proto_error(s);
+			need = IPC__HELLO_SIZE;
+		}
+		if (avail < need) {
+			rc = fill(ch, need, deadline);
+			if (rc == IPC_EOF)
+				return s->rend == s->rpos ? IPC_EOF : cut_off(s);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (need == IPC__HELLO_SIZE) {
+			if (ipc__hello_check(p, &s->peer_max) < 0)
+				return proto_error(s);
+			s->hello_in = 1;
+			s->rpos += IPC__HELLO_SIZE;
+			continue;
+		}
+		if (!s->hello_in)
+			return proto_error(s);
+		len = get_be32(p);
+		if (len > s->max_msg)
+			return proto_error(s);   /* checked before anything is allocated */
+		return (ssize_t)len;
+	}
+}
+
+static ssize_t
+raw_recv(ipc_channel *ch, void *buf, size_t cap, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	ssize_t r;
+
+	if (s->rend > s->rpos) {
+		size_t n = s->rend - s->rpos;
+
+		if (n > cap)
+			n = cap;
+		memcpy(buf, s->rbuf + s->rpos, n);
+		s->rpos += n;
+		return (ssize_t)n;
+	}
+	if (s->reof)
+		return IPC_EOF;
+	r = read_some(ch, buf, cap, deadline);
+	if (r == 0) {
+		s->reof = 1;
+		return IPC_EOF;
+	}
+	return r;
+}
+
+static ssize_t
+recv_checked(ipc_channel *ch)
+{
+	struct ipc__stream *s = &ch->st;
+	int rc = s->recv_err;
+
+	if (rc == -ECONNRESET)
+		s->recv_err = IPC_EOF;
+	return rc;
+}
+
+ssize_t
+ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+{
+	struct ipc__stream *s = &ch->st;
+	long long deadline = ipc_deadline(timeout_ms);
+	size_t total, have;
+	ssize_t len, r;
+	int rc;
+
+	if (s->recv_err)
+		return recv_checked(ch);
+	if (s->raw)
+		return raw_recv(ch, buf, cap, deadline);
+	if ((len = next_header(ch, deadline)) < 0)
+		return len;
+	if ((size_t)len > cap)
+		return -EMSGSIZE;       /* stays queued */
+	total = IPC__FRAME_HDR + (size_t)len;
+	have = s->rend - s->rpos;
+	if (have < total && total <= s->rcap) {
+		/* Small enough for the buffer: read ahead, maybe more frames too. */
+		rc = fill(ch, total, deadline);
+		if (rc == IPC_EOF)
+			return cut_off(s);
+		if (rc < 0)
+			return rc;
+		have = s->rend - s->rpos;
+	}
+	if (have >= total) {
+		memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, (size_t)len);
+		s->rpos += total;
+		rbuf_settle(s);
+		return len;
+	}
+	/* Large message: read the rest straight into the caller's buffer. If we
+	 * must stop half-way, park what we have back in the read-ahead buffer. */
+	have -= IPC__FRAME_HDR;
+	memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, have);
+	while (have < (size_t)len) {
+		r = read_some(ch, (char *)buf + have, (size_t)len - have, deadline);
+		if (r > 0) {
+			have += (size_t)r;
+			continue;
+		}
+		if (r == 0) {
+			s->reof = 1;
+			return cut_off(s);
+		}
+		/* Timeout or shutdown: nothing is lost, the message stays queued. */
+		if ((rc = rbuf_reserve(s, IPC__FRAME_HDR + have)) < 0)
+			return s->recv_err = rc;
+		memcpy(s->rbuf + s->rpos + IPC__FRAME_HDR, buf, have);
+		s->rend = s->rpos + IPC__FRAME_HDR + have;
+		return r;
+	}
+	s->rpos = s->rend = 0;
+	rbuf_settle(s);
+	return len;
+}
+
+ssize_t
+ipc__stream_recv_size(ipc_channel *ch, int timeout_ms)
+{
+	struct ipc__stream *s = &ch->st;
+
+	if (s->recv_err)
+		return recv_checked(ch);
+	return next_header(ch, ipc_deadline(timeout_ms));
+}
+
+int
+ipc__stream_fd(const ipc_channel *ch)
+{
+	const struct ipc__stream *s = &ch->st;
+
+	return s->rfd >= 0 ? s->rfd : s->wfd;
+}
+
+int
+ipc__stream_pending(const ipc_channel *ch)
+{
+	const struct ipc__stream *s = &ch->st;
+	size_t avail = s->rend - s->rpos;
+	const unsigned char *p = s->rbuf + s->rpos;
+
+	if (s->recv_err || s->reof)
+		return 1;
+	if (s->raw)
+		return avail > 0;
+	/* Skip buffered hellos to see whether a whole frame is here. */
+	while (avail >= IPC__HELLO_SIZE && (p[0] & 0x80)) {
+		p += IPC__HELLO_SIZE;
+		avail -= IPC__HELLO_SIZE;
+	}
+	return avail >= IPC__FRAME_HDR && !(p[0] & 0x80) &&
+	       avail - IPC__FRAME_HDR >= get_be32(p);
+}
+
+void
+ipc__stream_close(ipc_channel *ch)
+{
+	struct ipc__stream *s = &ch->st;
+
+	/* Finish a committed frame, bounded; never from a forked copy, which
+	 * would send the owner's bytes twice. */
+	if (s->tail_len && !ipc_channel_foreign(ch) && !s->send_err &&
+	    !atomic_load(&ch->shut))
+		flush_tail(ch, ipc_deadline(IPC__CLOSE_LINGER_MS));
+	if (s->rfd >= 0)
+		close(s->rfd);
+	if (s->wfd >= 0 && s->wfd != s->rfd)
+		close(s->wfd);
+	s->rfd = s->wfd = -1;
+	free(s->rbuf);
+	free(s->tail);
+	s->rbuf = s->tail = NULL;
+}

@@ -1,0 +1,115 @@
+/* Deadlines on the monotonic clock and the one wait every blocking call uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc-private.h"
+
+int64_t
+ipc__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* -1: forever; 0: do not block; else an absolute time, always > 0. */
+IPC_EXPORT long long
+ipc_deadline(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return -1;
+	if (timeout_ms == 0)
+		return 0;
+	return ipc__now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+int
+ipc__deadline_ms(long long deadline_ns)
+{
+	int64_t left;
+
+	if (deadline_ns < 0)
+		return -1;
+	if (deadline_ns == 0)
+		return 0;
+	left = deadline_ns - ipc__now_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;  /* round up: never wake early and spin */
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+int
+ipc__expired(long long deadline_ns)
+{
+	if (deadline_ns < 0)
+		return 0;
+	if (deadline_ns == 0)
+		return -EAGAIN;
+	return ipc__now_ns() >= deadline_ns ? -ETIMEDOUT : 0;
+}
+
+IPC_EXPORT int
+ipc_wait_fd(ipc_channel *ch, int fd, short events, long long deadline_ns)
+{
+	struct pollfd p[2];
+	int n, rc;
+
+	for (;;) {
+		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+			return IPC_EOF;
+		if (deadline_ns == 0)
+			return -EAGAIN;
+		p[0] = (struct pollfd){ .fd = fd, .events = events };
+		p[1] = (struct pollfd){ .fd = ch->wakefd, .events = POLLIN };
+		n = poll(p, ch->wakefd >= 0 ? 2 : 1, ipc__deadline_ms(deadline_ns));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;   /* retried with the time left */
+			return -errno;
+		}
+		if (ch->wakefd >= 0 && p[1].revents)
+			return IPC_EOF;
+		if (p[0].revents & POLLNVAL)
+			return -EBADF;
+		if (p[0].revents)
+			return 0;
+		if ((rc = ipc__expired(deadline_ns)) != 0)
+			return rc;
+	}
+}
+
+int
+ipc__set_cloexec_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Test-only: IPC_CRASH_AT=<step> makes the process _exit(99) at that step, so
+ * tests can kill a peer inside a dangerous window on purpose, every run. */
+int
+ipc__crash_at(const char *step)
+{
+	static const char *want;
+	static int looked;
+
+	if (!looked) {
+		want = getenv("IPC_CRASH_AT");
+		looked = 1;
+	}
+	return want && strcmp(want, step) == 0;
+}
