@@ -1,0 +1,216 @@
+#include "test-common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[256];
+static int fds_before;
+
+long
+test_scale(long n)
+{
+	const char *s = getenv("IPC_STRESS");
+	long k = s ? atol(s) : 1;
+
+	return n * (k > 0 ? k : 1);
+}
+
+const char *
+test_dir(void)
+{
+	if (!dir[0]) {
+		const char *t = getenv("TMPDIR");
+
+		snprintf(dir, sizeof(dir), "%s/ipc-test-XXXXXX", t ? t : "/tmp");
+		if (!mkdtemp(dir))
+			ck_abort_msg("mkdtemp: %s", strerror(errno));
+	}
+	return dir;
+}
+
+const char *
+test_path(const char *name)
+{
+	static char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", test_dir(), name);
+	return p;
+}
+
+int
+test_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;   /* the DIR's own descriptor */
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+void
+test_fixture_setup(void)
+{
+	dir[0] = 0;
+	test_dir();
+	fds_before = test_fd_count();
+}
+
+void
+test_fixture_teardown(void)
+{
+	int after = test_fd_count();
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char left[256] = "";
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && !left[0])
+			snprintf(left, sizeof(left), "%s", e->d_name);
+	if (d)
+		closedir(d);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	dir[0] = 0;
+	ck_assert_msg(after == fds_before, "descriptor leak: %d open before, %d after",
+	              fds_before, after);
+	ck_assert_msg(!left[0], "test left %s behind", left);
+}
+
+int
+test_two_way(const char *scheme)
+{
+	return strcmp(scheme, "pipe") && strcmp(scheme, "fifo") && strcmp(scheme, "fd");
+}
+
+int
+test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
+              const ipc_options *opt)
+{
+	char uri[600];
+	int rc;
+
+	*tx = *rx = NULL;
+	if (strcmp(scheme, "pipe") == 0) {
+		ipc_channel *e[2];
+
+		if (opt)
+			return -EINVAL;     /* ipc_pipe() takes no options */
+		if ((rc = ipc_pipe(e, flags)) < 0)
+			return rc;
+		*rx = e[0];
+		*tx = e[1];
+		return 0;
+	}
+	if (strcmp(scheme, "fd") == 0) {
+		int fds[2];
+
+		if (pipe(fds) < 0)
+			return -errno;
+		snprintf(uri, sizeof(uri), "fd:%d", fds[0]);
+		if ((rc = ipc_open(rx, uri, IPC_RECV | flags, opt)) < 0)
+			return rc;
+		snprintf(uri, sizeof(uri), "fd:%d", fds[1]);
+		if ((rc = ipc_open(tx, uri, IPC_SEND | flags, opt)) < 0) {
+			ipc_close(*rx);
+			return rc;
+		}
+		return 0;
+	}
+	if (strcmp(scheme, "fifo") == 0) {
+		snprintf(uri, sizeof(uri), "fifo:%s", test_path("pair.fifo"));
+		if ((rc = ipc_open(rx, uri, IPC_RECV | IPC_CREATE | flags, opt)) < 0)
+			return rc;
+		if ((rc = ipc_open(tx, uri, IPC_SEND | flags, opt)) < 0) {
+			ipc_close(*rx);
+			return rc;
+		}
+		return 0;
+	}
+	/* Later transports add their pair here. */
+	return -EPROTONOSUPPORT;
+}
+
+int
+test_pair(const char *scheme, ipc_channel **tx, ipc_channel **rx)
+{
+	return test_pair_opt(scheme, tx, rx, 0, NULL);
+}
+
+void
+test_unpair(ipc_channel *tx, ipc_channel *rx)
+{
+	ipc_close(tx);
+	ipc_close(rx);
+}
+
+pid_t
+test_fork(int (*fn)(void *), void *arg)
+{
+	pid_t p = fork();
+
+	ck_assert_int_ge(p, 0);
+	if (p == 0)
+		_exit(fn(arg));
+	return p;
+}
+
+int
+test_wait(pid_t pid, int ms)
+{
+	struct timespec nap = { 0, 1000000 };
+	int st, i;
+
+	for (i = 0; i < ms; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		nanosleep(&nap, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+void
+test_skip(const char *why)
+{
+	printf("SKIP: %s\n", why);
+	fflush(stdout);
+	exit(77);
+}
+
+int
+test_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

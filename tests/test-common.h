@@ -1,0 +1,47 @@
+/* Helpers shared by every Check suite. */
+#ifndef TEST_COMMON_H
+#define TEST_COMMON_H
+
+#include <check.h>
+#include <ipc/ipc.h>
+#include <sys/types.h>
+
+/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages. */
+long test_scale(long n);
+
+/* A fresh mkdtemp() directory for this test (removed by the fixture). */
+const char *test_dir(void);
+/* Build "<test_dir()>/<name>" into a static buffer. */
+const char *test_path(const char *name);
+
+/* Number of open descriptors of this process (/proc/self/fd). */
+int test_fd_count(void);
+
+/* Checked fixture: fresh test_dir(), and fails the test if the number of open
+ * descriptors changed or the directory holds leftovers. */
+void test_fixture_setup(void);
+void test_fixture_teardown(void);
+
+/* A connected pair over @p scheme in this process: *tx sends, *rx receives
+ * (both directions work where the transport is two-way). @p flags adds
+ * IPC_RAW. @p opt may be NULL. Returns 0 or a negative code. */
+int  test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
+                   const ipc_options *opt);
+int  test_pair(const char *scheme, ipc_channel **tx, ipc_channel **rx);
+void test_unpair(ipc_channel *tx, ipc_channel *rx);
+/* Non-zero when @p scheme carries both directions on one channel. */
+int  test_two_way(const char *scheme);
+
+/* Fork a child that runs fn(arg) and _exit()s with its return value. */
+pid_t test_fork(int (*fn)(void *), void *arg);
+/* Wait for @p pid at most @p ms; SIGKILL it if it overstays. Returns its exit
+ * status (0..255), 128+signal if killed by one, or -1 on timeout. */
+int test_wait(pid_t pid, int ms);
+
+/* Run @p s with CK_ENV; exit 0 / 1. Call from main(). */
+int test_run(Suite *s);
+
+/* Print why and exit 77 (meson's "skipped"). */
+void test_skip(const char *why) __attribute__((noreturn));
+
+#endif
