@@ -1,0 +1,186 @@
+/* ipc_poll: one wait over channels, listeners and signal watchers, built only
+ * on the driver ops (fd, pending) so every transport takes part alike. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "ipc-private.h"
+
+#define POLL_STACK_ITEMS 16
+
+/* Where each item's descriptors sit in the pollfd array (-1: not polled). */
+struct poll_slot {
+	int rd, wr, wake;
+};
+
+static short
+poll_map(short re)
+{
+	short ev = 0;
+
+	if (re & POLLIN)
+		ev |= IPC_POLLIN;
+	if (re & POLLOUT)
+		ev |= IPC_POLLOUT;
+	if (re & POLLHUP)
+		ev |= IPC_POLLHUP;
+	if (re & (POLLERR | POLLNVAL))
+		ev |= IPC_POLLERR;
+	return ev;
+}
+
+/* Check one item and lay out its descriptors. Returns the number of pollfds
+ * used, or a negative errno. */
+static int
+poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
+{
+	short want = it->events;
+	int fd, wfd, used = 0;
+
+	sl->rd = sl->wr = sl->wake = -1;
+	if (!!it->ch + !!it->l + !!it->w != 1 ||
+	    (want & ~(IPC_POLLIN | IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)))
+		return -EINVAL;
+	if (it->w) {
+		p[0] = (struct pollfd){ .fd = ipc_sigwatch_fd(it->w),
+		                        .events = (want & IPC_POLLIN) ? POLLIN : 0 };
+		sl->rd = 0;
+		return 1;
+	}
+	if (it->l) {
+		if ((fd = ipc_listener_fd(it->l)) < 0)
+			return fd;
+		p[0] = (struct pollfd){ .fd = fd, .events = (want & IPC_POLLIN) ? POLLIN : 0 };
+		sl->rd = 0;
+		return 1;
+	}
+	if ((fd = ipc_fd(it->ch)) < 0)
+		return fd;
+	/* The send side of a stream may have a descriptor of its own; other
+	 * transports signal both directions on the one ipc_fd() gives. */
+	wfd = it->ch->st.wfd >= 0 ? it->ch->st.wfd : fd;
+	if (!(it->ch->flags & IPC_RECV))
+		want &= ~IPC_POLLIN;
+	if (!(it->ch->flags & IPC_SEND))
+		want &= ~IPC_POLLOUT;
+	p[used] = (struct pollfd){ .fd = fd, .events = (want & IPC_POLLIN) ? POLLIN : 0 };
+	if (wfd == fd && (want & IPC_POLLOUT))
+		p[used].events |= POLLOUT;
+	sl->rd = used++;
+	if (wfd != fd && (want & IPC_POLLOUT)) {
+		p[used] = (struct pollfd){ .fd = wfd, .events = POLLOUT };
+		sl->wr = used++;
+	}
+	if (it->ch->wakefd >= 0) {   /* ipc_shutdown() from another thread wakes us */
+		p[used] = (struct pollfd){ .fd = it->ch->wakefd, .events = POLLIN };
+		sl->wake = used++;
+	}
+	return used;
+}
+
+/* What the library knows without asking the kernel: a shut-down channel, or
+ * a message already sitting in the read-ahead buffer. */
+static short
+poll_known(const struct ipc_pollitem *it)
+{
+	ipc_channel *ch = it->ch;
+	short ev = 0;
+
+	if (!ch)
+		return 0;
+	if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+		return IPC_POLLHUP;
+	if ((it->events & IPC_POLLIN) && (ch->flags & IPC_RECV) &&
+	    ch->drv->pending && ch->drv->pending(ch))
+		ev |= IPC_POLLIN;
+	return ev;
+}
+
+static short
+poll_collect(const struct ipc_pollitem *it, const struct pollfd *p,
+             const struct poll_slot *sl)
+{
+	short ev = poll_known(it), re;
+
+	if (ev & IPC_POLLHUP)
+		return ev;
+	if (sl->wake >= 0 && p[sl->wake].revents) {
+		if (atomic_load_explicit(&it->ch->shut, memory_order_acquire))
+			return IPC_POLLHUP;
+	}
+	re = p[sl->rd].revents;
+	if (sl->wr >= 0)
+		re |= p[sl->wr].revents;
+	ev |= poll_map(re);
+	/* Report only what was asked for, plus HUP and ERR, which always are. */
+	return ev & (it->events | IPC_POLLHUP | IPC_POLLERR);
+}
+
+IPC_EXPORT int
+ipc_poll(struct ipc_pollitem *items, size_t n, int timeout_ms)
+{
+	struct pollfd pstack[POLL_STACK_ITEMS * 3], *p = pstack;
+	struct poll_slot sstack[POLL_STACK_ITEMS], *sl = sstack;
+	long long deadline;
+	size_t i, m = 0;
+	int rc, ready, wait_ms;
+
+	if ((!items && n) || timeout_ms < -1 || n > (size_t)(INT32_MAX / 3))
+		return -EINVAL;
+	if (n > POLL_STACK_ITEMS) {
+		p = malloc(n * 3 * sizeof(*p));
+		sl = malloc(n * sizeof(*sl));
+		if (!p || !sl) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		items[i].revents = 0;
+		if ((rc = poll_prepare(&items[i], p + m, &sl[i])) < 0)
+			goto out;
+		if (sl[i].rd >= 0)
+			sl[i].rd += (int)m;
+		if (sl[i].wr >= 0)
+			sl[i].wr += (int)m;
+		if (sl[i].wake >= 0)
+			sl[i].wake += (int)m;
+		m += (size_t)rc;
+	}
+
+	deadline = ipc_deadline(timeout_ms);
+	for (;;) {
+		/* Something already known ready: look at the kernel's side without
+		 * waiting, so the answer is complete. */
+		wait_ms = ipc__deadline_ms(deadline);
+		for (i = 0; i < n && wait_ms != 0; i++)
+			if (poll_known(&items[i]))
+				wait_ms = 0;
+		rc = poll(p, (nfds_t)m, wait_ms);
+		if (rc < 0 && errno != EINTR) {
+			rc = -errno;
+			goto out;
+		}
+		ready = 0;
+		if (rc >= 0) {
+			for (i = 0; i < n; i++)
+				if ((items[i].revents = poll_collect(&items[i], p, &sl[i])) != 0)
+					ready++;
+		}
+		if (ready) {
+			rc = ready;
+			goto out;
+		}
+		/* EINTR, a wakeup that was not for us, or the time ran out. */
+		if (deadline == 0 || ipc__expired(deadline)) {
+			rc = 0;
+			goto out;
+		}
+	}
+out:
+	if (p != pstack)
+		free(p);
+	if (sl != sstack)
+		free(sl);
+	return rc;
+}
