@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc-private.h"
@@ -108,6 +109,18 @@ sig_release(const sigset_t *set)
 			sigaddset(&unblock, s);
 			sigdelset(&sig_added, s);
 		}
+	}
+	/* The watcher stood in for these signals' handling: what is still
+	 * pending is its to take, not the default action's (which for most
+	 * signals would end the process the moment they are unblocked). */
+	for (s = 1; s < _NSIG; s++)
+		if (sigismember(&unblock, s) == 1)
+			break;
+	if (s < _NSIG) {
+		struct timespec zero = { 0, 0 };
+
+		while (sigtimedwait(&unblock, NULL, &zero) > 0 || errno == EINTR)
+			;
 	}
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 }

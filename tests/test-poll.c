@@ -1,0 +1,412 @@
+/* ipc_poll over every transport at once, the read-ahead rule, timeouts,
+ * EINTR, idle cost, and the edge-style rule of ipc_fd() under epoll. */
+#include "test-common.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Every scheme test_pair() knows; later transports join as they land. */
+static const char *const schemes[] = { "pipe", "fd", "fifo" };
+#define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Pairs of every scheme plus a watcher in one poll: only what is ready shows. */
+START_TEST(poll_mix_of_every_transport)
+{
+	ipc_channel *tx[NSCHEMES], *rx[NSCHEMES];
+	struct ipc_pollitem it[NSCHEMES + 1];
+	int sigs[] = { SIGUSR1 };
+	struct ipc_siginfo si;
+	ipc_sigwatch *w;
+	char buf[32];
+	size_t i, j;
+
+	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), 0);
+	for (i = 0; i < NSCHEMES; i++) {
+		ck_assert_msg(test_pair(schemes[i], &tx[i], &rx[i]) == 0, "%s", schemes[i]);
+		it[i] = (struct ipc_pollitem){ .ch = rx[i], .events = IPC_POLLIN };
+	}
+	it[NSCHEMES] = (struct ipc_pollitem){ .w = w, .events = IPC_POLLIN };
+
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 0), 0);
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 30), 0);
+	for (i = 0; i <= NSCHEMES; i++)
+		ck_assert_int_eq(it[i].revents, 0);
+
+	for (i = 0; i < NSCHEMES; i++) {
+		ck_assert_int_eq(ipc_send(tx[i], schemes[i], strlen(schemes[i]) + 1, 1000),
+		                 (ssize_t)strlen(schemes[i]) + 1);
+		ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 1000), 1);
+		for (j = 0; j <= NSCHEMES; j++)
+			ck_assert_int_eq(it[j].revents, j == i ? IPC_POLLIN : 0);
+		ck_assert_int_eq(ipc_recv(rx[i], buf, sizeof(buf), 0),
+		                 (ssize_t)strlen(schemes[i]) + 1);
+		ck_assert_str_eq(buf, schemes[i]);
+	}
+	ck_assert_int_eq(ipc_notify(getpid(), SIGUSR1, 3), 0);
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 1000), 1);
+	ck_assert_int_eq(it[NSCHEMES].revents, IPC_POLLIN);
+	ck_assert_int_eq(ipc_sigwatch_read(w, &si, 0), 0);
+
+	/* Everything at once: each item reported in the same call. */
+	for (i = 0; i < NSCHEMES; i++)
+		ck_assert_int_eq(ipc_send(tx[i], "x", 1, 1000), 1);
+	ck_assert_int_eq(ipc_notify(getpid(), SIGUSR1, 4), 0);
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 1000), NSCHEMES + 1);
+	ck_assert_int_eq(ipc_sigwatch_read(w, &si, 0), 0);
+	ck_assert_int_eq(si.value, 4);
+
+	/* Send ends are writable, and say nothing about reading. */
+	for (i = 0; i < NSCHEMES; i++)
+		it[i] = (struct ipc_pollitem){ .ch = tx[i], .events = IPC_POLLIN | IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES, 0), NSCHEMES);
+	for (i = 0; i < NSCHEMES; i++)
+		ck_assert_int_eq(it[i].revents, IPC_POLLOUT);
+
+	for (i = 0; i < NSCHEMES; i++)
+		test_unpair(tx[i], rx[i]);
+	ck_assert_int_eq(ipc_sigwatch_close(w), 0);
+}
+END_TEST
+
+/* The next message sits in the library's read-ahead buffer while the
+ * descriptor is drained: ipc_poll must still say readable, at once. */
+START_TEST(poll_sees_read_ahead)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	const char *sc = schemes[_i];
+	char buf[8];
+
+	ck_assert_int_eq(test_pair(sc, &tx, &rx), 0);
+	ck_assert_int_eq(ipc_send(tx, "one", 4, 1000), 4);
+	ck_assert_int_eq(ipc_send(tx, "two", 4, 1000), 4);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 4);
+	ck_assert_str_eq(buf, "one");
+	ck_assert_msg(!fd_readable(ipc_fd(rx)), "%s: both frames should be read ahead", sc);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(&it, 1, 0), 1);
+	ck_assert_int_eq(it.revents, IPC_POLLIN);
+	ck_assert_int_eq(ipc_poll(&it, 1, -1), 1);   /* and never blocks on it */
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 4);
+	ck_assert_str_eq(buf, "two");
+	ck_assert_int_eq(ipc_poll(&it, 1, 0), 0);
+	ck_assert_int_eq(it.revents, 0);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+/* ipc_fd() is edge-style: after an edge, receive with timeout 0 until
+ * -EAGAIN; only that re-arms it. */
+START_TEST(poll_epoll_edge_rule)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+	const char *sc = schemes[_i];
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	char buf[8];
+	int ep, got = 0;
+	ssize_t n;
+
+	ck_assert_int_eq(test_pair(sc, &tx, &rx), 0);
+	ck_assert_int_ge(ep = epoll_create1(EPOLL_CLOEXEC), 0);
+	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, ipc_fd(rx), &ev), 0);
+	ck_assert_int_eq(epoll_wait(ep, &out, 1, 0), 0);
+
+	ck_assert_int_eq(ipc_send(tx, "a", 2, 1000), 2);
+	ck_assert_int_eq(ipc_send(tx, "b", 2, 1000), 2);
+	ck_assert_int_eq(epoll_wait(ep, &out, 1, 1000), 1);
+	/* Take one message only: the second went into the read-ahead buffer and
+	 * the edge is spent, so epoll stays silent although a message waits. */
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 2);
+	ck_assert_int_eq(epoll_wait(ep, &out, 1, 50), 0);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(&it, 1, 0), 1);
+	/* The rule: drain until -EAGAIN. */
+	while ((n = ipc_recv(rx, buf, sizeof(buf), 0)) >= 0)
+		got++;
+	ck_assert_int_eq(n, -EAGAIN);
+	ck_assert_int_eq(got, 1);
+	ck_assert_str_eq(buf, "b");
+	/* Re-armed: the next message makes a new edge. */
+	ck_assert_int_eq(ipc_send(tx, "c", 2, 1000), 2);
+	ck_assert_int_eq(epoll_wait(ep, &out, 1, 1000), 1);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 2);
+	ck_assert_str_eq(buf, "c");
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), -EAGAIN);
+	close(ep);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+START_TEST(poll_timeouts_and_errors)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it[2];
+	int sigs[] = { SIGUSR2 };
+	ipc_sigwatch *w;
+	long long t0;
+
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), 0);
+	it[0] = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	t0 = now_ms();
+	ck_assert_int_eq(ipc_poll(it, 1, 0), 0);
+	ck_assert_int_lt(now_ms() - t0, 50);
+	t0 = now_ms();
+	ck_assert_int_eq(ipc_poll(it, 1, 120), 0);
+	ck_assert_int_ge(now_ms() - t0, 120);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+
+	ck_assert_int_eq(ipc_poll(it, 1, -2), -EINVAL);
+	ck_assert_int_eq(ipc_poll(NULL, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_poll(NULL, 0, 0), 0);
+	it[1] = (struct ipc_pollitem){ .ch = rx, .w = w, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(it, 2, 0), -EINVAL);     /* two targets in one item */
+	it[1] = (struct ipc_pollitem){ .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(it, 2, 0), -EINVAL);     /* none */
+	it[1] = (struct ipc_pollitem){ .w = w, .events = 0x100 };
+	ck_assert_int_eq(ipc_poll(it, 2, 0), -EINVAL);     /* unknown event bit */
+	ck_assert_int_eq(ipc_sigwatch_close(w), 0);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+START_TEST(poll_hangup_and_shutdown)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	char buf[4];
+
+	/* The sender goes away: readable (the receive reports the end) and HUP. */
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	ipc_close(tx);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(&it, 1, 1000), 1);
+	ck_assert(it.revents & IPC_POLLHUP);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), IPC_EOF);
+	ipc_close(rx);
+
+	/* After ipc_shutdown: HUP at once, on either end. */
+	ck_assert_int_eq(test_pair("fifo", &tx, &rx), 0);
+	ck_assert_int_eq(ipc_shutdown(tx), 0);
+	it = (struct ipc_pollitem){ .ch = tx, .events = IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(&it, 1, -1), 1);
+	ck_assert_int_eq(it.revents, IPC_POLLHUP);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+static void *
+shut_later(void *arg)
+{
+	struct timespec nap = { 0, 100 * 1000000 };
+
+	nanosleep(&nap, NULL);
+	ipc_shutdown(arg);
+	return NULL;
+}
+
+START_TEST(poll_woken_by_shutdown_from_another_thread)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	pthread_t t;
+	long long t0 = now_ms();
+
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(pthread_create(&t, NULL, shut_later, rx), 0);
+	ck_assert_int_eq(ipc_poll(&it, 1, 10000), 1);
+	ck_assert_int_eq(it.revents, IPC_POLLHUP);
+	ck_assert_int_lt(now_ms() - t0, 5000);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+static int
+send_late(void *arg)
+{
+	struct timespec nap = { 0, 150 * 1000000 };
+	ipc_channel *tx = arg;
+
+	nanosleep(&nap, NULL);
+	return ipc_send(tx, "late", 5, 2000) == 5 ? 0 : 1;
+}
+
+/* Another process wakes a poll that waits forever. */
+START_TEST(poll_wakes_for_another_process)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	char buf[8];
+	pid_t child;
+
+	ck_assert_int_eq(test_pair("fifo", &tx, &rx), 0);
+	child = test_fork(send_late, tx);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(&it, 1, -1), 1);
+	ck_assert_int_eq(it.revents, IPC_POLLIN);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 5);
+	ck_assert_int_eq(test_wait(child, 5000), 0);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+static volatile sig_atomic_t alarms;
+
+static void
+on_alarm(int s)
+{
+	(void)s;
+	alarms++;
+}
+
+/* A handler without SA_RESTART interrupts poll(2); ipc_poll keeps waiting
+ * for the rest of its time instead of returning early. */
+START_TEST(poll_eintr_keeps_waiting)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerspec its = { .it_value = { 0, 40 * 1000000 },
+	                          .it_interval = { 0, 60 * 1000000 } };
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it;
+	timer_t tm;
+	long long t0;
+
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	ck_assert_int_eq(timer_create(CLOCK_MONOTONIC, NULL, &tm), 0);
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	t0 = now_ms();
+	ck_assert_int_eq(timer_settime(tm, 0, &its, NULL), 0);
+	ck_assert_int_eq(ipc_poll(&it, 1, 400), 0);
+	ck_assert_int_ge(now_ms() - t0, 400);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	timer_delete(tm);
+	ck_assert_int_ge(alarms, 3);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+static long long
+cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* Idle means asleep in the kernel: under 1% of a CPU over one second. */
+START_TEST(poll_idle_costs_nothing)
+{
+	ipc_channel *tx[NSCHEMES], *rx[NSCHEMES];
+	struct ipc_pollitem it[NSCHEMES + 1];
+	int sigs[] = { SIGUSR1 };
+	ipc_sigwatch *w;
+	long long t0, c0, cpu;
+	size_t i;
+
+	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), 0);
+	for (i = 0; i < NSCHEMES; i++) {
+		ck_assert_int_eq(test_pair(schemes[i], &tx[i], &rx[i]), 0);
+		it[i] = (struct ipc_pollitem){ .ch = rx[i], .events = IPC_POLLIN };
+	}
+	it[NSCHEMES] = (struct ipc_pollitem){ .w = w, .events = IPC_POLLIN };
+	t0 = now_ms();
+	c0 = cpu_us();
+	ck_assert_int_eq(ipc_poll(it, NSCHEMES + 1, 1000), 0);
+	cpu = cpu_us() - c0;
+	ck_assert_int_ge(now_ms() - t0, 1000);
+	ck_assert_msg(cpu < 10000, "idle ipc_poll used %lld us of CPU in 1 s", cpu);
+	for (i = 0; i < NSCHEMES; i++)
+		test_unpair(tx[i], rx[i]);
+	ck_assert_int_eq(ipc_sigwatch_close(w), 0);
+}
+END_TEST
+
+/* More items than the on-stack arrays hold. */
+START_TEST(poll_many_items)
+{
+	enum { N = 40 };
+	ipc_channel *tx[N], *rx[N];
+	struct ipc_pollitem it[N];
+	int i;
+
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(test_pair("pipe", &tx[i], &rx[i]), 0);
+		it[i] = (struct ipc_pollitem){ .ch = rx[i], .events = IPC_POLLIN };
+	}
+	ck_assert_int_eq(ipc_send(tx[N - 1], "z", 1, 1000), 1);
+	ck_assert_int_eq(ipc_send(tx[17], "z", 1, 1000), 1);
+	ck_assert_int_eq(ipc_poll(it, N, 1000), 2);
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(it[i].revents, (i == 17 || i == N - 1) ? IPC_POLLIN : 0);
+	for (i = 0; i < N; i++)
+		test_unpair(tx[i], rx[i]);
+}
+END_TEST
+
+static Suite *
+poll_suite(void)
+{
+	Suite *s = suite_create("poll");
+	TCase *tc = tcase_create("poll");
+
+	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, poll_mix_of_every_transport);
+	tcase_add_loop_test(tc, poll_sees_read_ahead, 0, NSCHEMES);
+	tcase_add_loop_test(tc, poll_epoll_edge_rule, 0, NSCHEMES);
+	tcase_add_test(tc, poll_timeouts_and_errors);
+	tcase_add_test(tc, poll_hangup_and_shutdown);
+	tcase_add_test(tc, poll_woken_by_shutdown_from_another_thread);
+	tcase_add_test(tc, poll_wakes_for_another_process);
+	tcase_add_test(tc, poll_eintr_keeps_waiting);
+	tcase_add_test(tc, poll_idle_costs_nothing);
+	tcase_add_test(tc, poll_many_items);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(poll_suite());
+	int failed;
+
+	/* Cases install handlers and watchers: one process each. */
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
