@@ -211,6 +211,15 @@ START_TEST(poll_hangup_and_shutdown)
 	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), IPC_EOF);
 	ipc_close(rx);
 
+	/* The receiver goes away: the send end reports an error. */
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	ipc_close(rx);
+	it = (struct ipc_pollitem){ .ch = tx, .events = IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(&it, 1, 1000), 1);
+	ck_assert(it.revents & IPC_POLLERR);
+	ck_assert_int_eq(ipc_send(tx, "x", 1, 0), -EPIPE);
+	ipc_close(tx);
+
 	/* After ipc_shutdown: HUP at once, on either end. */
 	ck_assert_int_eq(test_pair("fifo", &tx, &rx), 0);
 	ck_assert_int_eq(ipc_shutdown(tx), 0);
