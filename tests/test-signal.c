@@ -86,17 +86,29 @@ START_TEST(sig_refuses_bad_sets)
 }
 END_TEST
 
-static int gate[2];
+static int gate[2], ready[2];
 
+/* Says it runs (a thread that has not started yet still has every signal
+ * blocked by pthread_create), then waits for the gate. */
 static void *
 idle_thread(void *arg)
 {
 	char c;
 
 	(void)arg;
+	if (write(ready[1], "r", 1) != 1)
+		return NULL;
 	while (read(gate[0], &c, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
+}
+
+static void
+thread_started(void)
+{
+	char c;
+
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 }
 
 START_TEST(sig_busy_when_a_thread_does_not_block)
@@ -107,7 +119,9 @@ START_TEST(sig_busy_when_a_thread_does_not_block)
 	sigset_t set;
 
 	ck_assert_int_eq(pipe2(gate, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, idle_thread, NULL), 0);
+	thread_started();
 	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), -EBUSY);
 	ck_assert_ptr_null(w);
 	ck_assert(!blocked(SIGUSR2));
@@ -119,6 +133,7 @@ START_TEST(sig_busy_when_a_thread_does_not_block)
 	sigaddset(&set, SIGUSR2);
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, idle_thread, NULL), 0);
+	thread_started();
 	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), 0);
 	ck_assert_int_eq(ipc_sigwatch_close(w), 0);
 	ck_assert(blocked(SIGUSR2));   /* it was blocked before: stays blocked */
@@ -126,6 +141,8 @@ START_TEST(sig_busy_when_a_thread_does_not_block)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	close(gate[0]);
 	close(gate[1]);
+	close(ready[0]);
+	close(ready[1]);
 }
 END_TEST
 
