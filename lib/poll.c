@@ -11,6 +11,7 @@
 /* Where each item's descriptors sit in the pollfd array (-1: not polled). */
 struct poll_slot {
 	int rd, wr, wake;
+	int ended;      /* the channel is shut down or its driver reported its end */
 };
 
 static short
@@ -38,6 +39,7 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 	int fd, wfd, used = 0;
 
 	sl->rd = sl->wr = sl->wake = -1;
+	sl->ended = 0;
 	if (!!it->ch + !!it->l + !!it->w != 1 ||
 	    (want & ~(IPC_POLLIN | IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)))
 		return -EINVAL;
@@ -54,7 +56,16 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 		sl->rd = 0;
 		return 1;
 	}
-	if ((fd = ipc_fd(it->ch)) < 0)
+	/* A channel that has ended needs no descriptor: it is reported at once. */
+	if (atomic_load_explicit(&it->ch->shut, memory_order_acquire)) {
+		sl->ended = 1;
+		return 0;
+	}
+	if ((fd = ipc_fd(it->ch)) == IPC_EOF) {
+		sl->ended = 1;
+		return 0;
+	}
+	if (fd < 0)
 		return fd;
 	/* The send side of a stream may have a descriptor of its own; other
 	 * transports signal both directions on the one ipc_fd() gives. */
@@ -81,14 +92,14 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 /* What the library knows without asking the kernel: a shut-down channel, or
  * a message already sitting in the read-ahead buffer. */
 static short
-poll_known(const struct ipc_pollitem *it)
+poll_known(const struct ipc_pollitem *it, const struct poll_slot *sl)
 {
 	ipc_channel *ch = it->ch;
 	short ev = 0;
 
 	if (!ch)
 		return 0;
-	if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+	if (sl->ended || atomic_load_explicit(&ch->shut, memory_order_acquire))
 		return IPC_POLLHUP;
 	if ((it->events & IPC_POLLIN) && (ch->flags & IPC_RECV) &&
 	    ch->drv->pending && ch->drv->pending(ch))
@@ -100,7 +111,7 @@ static short
 poll_collect(const struct ipc_pollitem *it, const struct pollfd *p,
              const struct poll_slot *sl)
 {
-	short ev = poll_known(it), re;
+	short ev = poll_known(it, sl), re;
 
 	if (ev & IPC_POLLHUP)
 		return ev;
@@ -154,7 +165,7 @@ ipc_poll(struct ipc_pollitem *items, size_t n, int timeout_ms)
 		 * waiting, so the answer is complete. */
 		wait_ms = ipc__deadline_ms(deadline);
 		for (i = 0; i < n && wait_ms != 0; i++)
-			if (poll_known(&items[i]))
+			if (poll_known(&items[i], &sl[i]))
 				wait_ms = 0;
 		rc = poll(p, (nfds_t)m, wait_ms);
 		if (rc < 0 && errno != EINTR) {

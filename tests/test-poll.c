@@ -254,6 +254,23 @@ START_TEST(poll_hangup_and_shutdown)
 }
 END_TEST
 
+/* ipc_shutdown on any transport: HUP at once, even with -1. */
+START_TEST(poll_shutdown_every_transport)
+{
+	ipc_channel *tx, *rx;
+	struct ipc_pollitem it[2];
+
+	ck_assert_int_eq(test_pair(schemes[_i], &tx, &rx), 0);
+	ck_assert_int_eq(ipc_shutdown(rx), 0);
+	it[0] = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	it[1] = (struct ipc_pollitem){ .ch = tx, .events = IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(it, 2, -1), 2);
+	ck_assert_int_eq(it[0].revents, IPC_POLLHUP);
+	ck_assert_int_eq(it[1].revents, IPC_POLLOUT);
+	test_unpair(tx, rx);
+}
+END_TEST
+
 static void *
 shut_later(void *arg)
 {
@@ -611,6 +628,7 @@ poll_suite(void)
 	tcase_add_loop_test(tc, poll_epoll_edge_rule, 0, NSCHEMES);
 	tcase_add_test(tc, poll_timeouts_and_errors);
 	tcase_add_test(tc, poll_hangup_and_shutdown);
+	tcase_add_loop_test(tc, poll_shutdown_every_transport, 0, NSCHEMES);
 	tcase_add_test(tc, poll_woken_by_shutdown_from_another_thread);
 	tcase_add_test(tc, poll_wakes_for_another_process);
 	tcase_add_test(tc, poll_eintr_keeps_waiting);
