@@ -247,6 +247,11 @@ run_scenario(const char *const *listen_uris, size_t nlisten)
 	/* Everyone mid-stream, then a reload every client sees, then SIGTERM. */
 	ck_assert_msg(wait_status(status[0], 's', NCLIENTS, &ps, 20000) == 0,
 	              "clients did not all start");
+	/* A broken file is refused and the old configuration kept. */
+	write_config(conf, "prefix=X:\nbogus=1\n");
+	ck_assert_int_eq(kill(daemon, SIGHUP), 0);
+	ck_assert_msg(wait_output(outp[0], "reload failed: ", 10000) == 0, "daemon said: %s", out);
+	ck_assert_ptr_null(strstr(out, "reloaded"));
 	write_config(conf, "prefix=R:\n");
 	ck_assert_int_eq(kill(daemon, SIGHUP), 0);
 	ck_assert_msg(wait_output(outp[0], "reloaded\n", 10000) == 0, "daemon said: %s", out);
