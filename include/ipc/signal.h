@@ -23,14 +23,15 @@ struct ipc_siginfo {
  * through a signalfd. Create watchers before threads: a signal reaches the
  * watcher only while every thread blocks it.
  * @return 0; -EINVAL (n == 0, SIGKILL, SIGSTOP, invalid number), -EBUSY
- *         (another thread does not block the set), -ENOMEM, -EMFILE.
+ *         (another thread does not block the set), -ENOMEM, -EMFILE, -ENFILE.
  */
 int ipc_sigwatch_open(ipc_sigwatch **out, const int *signals, size_t n);
 /** Pollable descriptor, readable while a watched signal is pending. */
 int ipc_sigwatch_fd(const ipc_sigwatch *w);
 /** Take one pending signal. @return 0; -EAGAIN / -ETIMEDOUT, -EINVAL. */
 int ipc_sigwatch_read(ipc_sigwatch *w, struct ipc_siginfo *out, int timeout_ms);
-/** Close the watcher and restore the signal mask it changed. */
+/** Close the watcher and restore the signal mask it changed; signals of the
+ *  set still pending when they are unblocked are discarded. */
 int ipc_sigwatch_close(ipc_sigwatch *w);
 /** Send @p signo with payload @p value to @p pid (sigqueue).
  *  @return 0; -EINVAL, -ESRCH, -EPERM, -EAGAIN (queue full). */
@@ -54,7 +55,8 @@ struct ipc_pollitem {
 /**
  * Wait until one item is ready. A channel whose next message already sits in
  * the library's read-ahead buffer is reported readable at once.
- * @return the number of items with revents set; 0 on timeout; -EINVAL, -ENOMEM.
+ * @return the number of items with revents set; 0 on timeout; -EINVAL,
+ *         -EOPNOTSUPP (a transport without a pollable descriptor), -ENOMEM.
  */
 int ipc_poll(struct ipc_pollitem *items, size_t n, int timeout_ms);
 
