@@ -108,12 +108,12 @@ fail=0
 for s in "$src"/examples/check-*.sh; do
 	[ -e "$s" ] || continue
 	case $(head -n 1 "$s") in
-	*bash*) sh=bash ;;
-	*) sh=sh ;;
+	*bash*) runner=bash ;;
+	*) runner=sh ;;
 	esac
 	topic=$(basename "$s" .sh)
 	mkdir "$work/run-$topic"
-	(cd "$work/run-$topic" && timeout 300 "$sh" "$s" "$bin") > "$work/$topic.log" 2>&1
+	(cd "$work/run-$topic" && timeout 300 "$runner" "$s" "$bin") > "$work/$topic.log" 2>&1
 	rc=$?
 	sed "s/^/[$topic] /" "$work/$topic.log"
 	case $rc in
