@@ -193,11 +193,14 @@ ipc_free(void *buf)
 IPC_EXPORT int
 ipc_close(ipc_channel *ch)
 {
+	int rc;
+
 	if (!ch)
 		return 0;
 	ch->drv->close(ch);
+	rc = ch->close_err;
 	ipc__channel_free(ch);
-	return 0;
+	return rc;
 }
 
 IPC_EXPORT int
