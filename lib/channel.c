@@ -298,7 +298,7 @@ ipc_listen(ipc_listener **out, const char *uri, int flags, const ipc_options *op
 IPC_EXPORT int
 ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms)
 {
-	ipc_channel *ch;
+	ipc_channel *ch = NULL;
 	int rc;
 
 	if (!l || !out || timeout_ms < -1)
