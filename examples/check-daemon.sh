@@ -1,0 +1,77 @@
+#!/bin/sh
+# Check echo-daemon end to end with no client program: the client's side is
+# written with printf in libipc's wire format (doc/wire-format.md) and handed
+# to the daemon as fd:3,4, a channel it was given rather than a listener.
+# SIGHUP reloads the configuration, SIGTERM ends it with exit 0 and a count.
+# $1 = directory of the built binaries.
+set -u
+bin=${1:?usage: check-daemon.sh BINDIR}
+fail=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+bad() { echo "FAIL: $*"; fail=1; }
+
+# wait_for FILE TEXT: until FILE contains TEXT, at most 10 s.
+wait_for() {
+	n=0
+	while ! grep -q "$2" "$1" 2> /dev/null && [ $n -lt 1000 ]; do
+		sleep 0.01
+		n=$((n + 1))
+	done
+	grep -q "$2" "$1" 2> /dev/null
+}
+
+# Usage and configuration errors.
+"$bin/echo-daemon" > /dev/null 2>&1
+[ $? -eq 2 ] || bad "echo-daemon without arguments did not exit 2"
+"$bin/echo-daemon" "$tmp/none.conf" fd:0 > /dev/null 2> "$tmp/err"
+[ $? -eq 1 ] || bad "echo-daemon without its configuration did not exit 1"
+grep -q "none.conf" "$tmp/err" || bad "echo-daemon said: $(cat "$tmp/err")"
+
+# The client's bytes: a hello (magic 0x89 'IPC', version 1, max_msg 16 MiB),
+# then two frames (big-endian length, payload).
+printf '\211IPC\001\000\000\000\001\000\000\000' > "$tmp/in"
+printf '\000\000\000\005hello\000\000\000\000' >> "$tmp/in"
+printf 'prefix=>\n' > "$tmp/conf"
+
+"$bin/echo-daemon" "$tmp/conf" fd:3,4 3< "$tmp/in" 4> "$tmp/replies" > "$tmp/log" 2>&1 &
+pid=$!
+# A watchdog: kills a daemon that overstays 30 s, ends with it otherwise.
+(
+	n=0
+	while kill -0 $pid 2> /dev/null && [ $n -lt 300 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ $n -lt 300 ] || kill -KILL $pid 2> /dev/null
+) > /dev/null 2>&1 &
+
+wait_for "$tmp/log" '^ready$' || bad "daemon not ready: $(cat "$tmp/log")"
+# Its answers: its own hello, then ">hello" and ">" (the empty message echoed).
+printf '\211IPC\001\000\000\000\001\000\000\000' > "$tmp/want"
+printf '\000\000\000\006>hello\000\000\000\001>' >> "$tmp/want"
+n=0
+while ! cmp -s "$tmp/want" "$tmp/replies" && [ $n -lt 1000 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+cmp -s "$tmp/want" "$tmp/replies" ||
+	bad "daemon answered: $(od -c "$tmp/replies" | head -n 5)"
+
+printf 'prefix=<\n' > "$tmp/conf"
+kill -HUP $pid
+wait_for "$tmp/log" '^reloaded$' || bad "no 'reloaded' after SIGHUP: $(cat "$tmp/log")"
+printf 'nonsense\n' > "$tmp/conf"
+kill -HUP $pid
+wait_for "$tmp/log" '^reload failed: ' || bad "a bad configuration was not refused"
+
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc -eq 0 ] || bad "daemon exited $rc after SIGTERM: $(cat "$tmp/log")"
+tail -n 1 "$tmp/log" | grep -qx "accepted 2 answered 2 gone 0" ||
+	bad "daemon's last line: $(tail -n 1 "$tmp/log")"
+
+[ $fail -eq 0 ] && echo "check-daemon: ok"
+exit $fail
