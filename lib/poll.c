@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "ipc-private.h"
 
@@ -12,6 +13,7 @@
 struct poll_slot {
 	int rd, wr, wake;
 	int ended;      /* the channel is shut down or its driver reported its end */
+	int always_out; /* its descriptor cannot tell writability: report it */
 };
 
 static short
@@ -37,9 +39,10 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 {
 	short want = it->events;
 	int fd, wfd, used = 0;
+	struct stat st;
 
 	sl->rd = sl->wr = sl->wake = -1;
-	sl->ended = 0;
+	sl->ended = sl->always_out = 0;
 	if (!!it->ch + !!it->l + !!it->w != 1 ||
 	    (want & ~(IPC_POLLIN | IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)))
 		return -EINVAL;
@@ -75,8 +78,15 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 	if (!(it->ch->flags & IPC_SEND))
 		want &= ~IPC_POLLOUT;
 	p[used] = (struct pollfd){ .fd = fd, .events = (want & IPC_POLLIN) ? POLLIN : 0 };
-	if (wfd == fd && (want & IPC_POLLOUT))
-		p[used].events |= POLLOUT;
+	if (wfd == fd && (want & IPC_POLLOUT)) {
+		/* A descriptor without a file type (an anonymous inode: an epoll
+		 * set, an eventfd) does not stand for the send side's room; such
+		 * a transport's send waits for room within its own timeout. */
+		if (fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == 0)
+			sl->always_out = 1;
+		else
+			p[used].events |= POLLOUT;
+	}
 	sl->rd = used++;
 	if (wfd != fd && (want & IPC_POLLOUT)) {
 		p[used] = (struct pollfd){ .fd = wfd, .events = POLLOUT };
@@ -104,6 +114,8 @@ poll_known(const struct ipc_pollitem *it, const struct poll_slot *sl)
 	if ((it->events & IPC_POLLIN) && (ch->flags & IPC_RECV) &&
 	    ch->drv->pending && ch->drv->pending(ch))
 		ev |= IPC_POLLIN;
+	if (sl->always_out)
+		ev |= IPC_POLLOUT;
 	return ev;
 }
 
