@@ -99,8 +99,8 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 	return used;
 }
 
-/* What the library knows without asking the kernel: a shut-down channel, or
- * a message already sitting in the read-ahead buffer. */
+/* What the library knows without asking the kernel: a shut-down channel, a
+ * message already sitting in the read-ahead buffer, room nobody can wait for. */
 static short
 poll_known(const struct ipc_pollitem *it, const struct poll_slot *sl)
 {
