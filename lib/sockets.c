@@ -8,7 +8,6 @@
  * full and another peer knocks, the oldest pending handshake is dropped:
  * a libipc peer sends its hello at once, so silent peers are the ones to go. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,22 +230,6 @@ ipc__sock_connect(ipc_channel *ch, const struct sockaddr *sa, socklen_t len,
 		return -err;
 	}
 	return fd;
-}
-
-void
-ipc__sock_close(ipc_channel *ch)
-{
-	int fd = ch->st.rfd, d = -1;
-
-	/* shutdown() reaches every copy of the socket, so only the owner does
-	 * it, and only after the stream layer has finished a committed tail. */
-	if (fd >= 0 && !ipc_channel_foreign(ch))
-		d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	ipc__stream_close(ch);
-	if (d >= 0) {
-		shutdown(d, SHUT_RDWR);
-		close(d);
-	}
 }
 
 /* --------------------------------------------------------------- accept */

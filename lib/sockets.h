@@ -47,11 +47,13 @@ struct ipc__sock_listener *ipc__sock_listener_get(const ipc_listener *l);
  * driver's business and must be handled first). Copes with half set up. */
 void ipc__sock_listener_free(ipc_listener *l);
 
-/* Driver ops shared as they are. */
+/* Driver ops shared as they are. A channel's close is ipc__stream_close():
+ * no shutdown(2), so a copy handed to a forked child keeps working after the
+ * opener closes its own, as with pipes; the peer sees end of file when the
+ * last copy is closed. */
 int  ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms);
 int  ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap);
 int  ipc__sock_listener_fd(const ipc_listener *l);
-void ipc__sock_close(ipc_channel *ch);
 
 /* Non-blocking connect of a fresh socket to @p sa, waiting until @p deadline.
  * @return the connected descriptor (non-blocking, close-on-exec) or < 0. */
