@@ -355,18 +355,17 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 	struct epoll_event evs[8];
 	int64_t now, soonest;
 	size_t i, n;
-	int rc, fd = -1, wait_ms;
+	int rc, err, fd = -1, wait_ms;
 
 	for (;;) {
 		now = ipc__now_ns();
 		/* New peers first, a bounded batch so a flood cannot starve us. */
-		for (n = 0; n < IPC__SOCK_PENDING_MAX; n++) {
+		for (err = 0, n = 0; n < IPC__SOCK_PENDING_MAX; n++) {
 			rc = take_new(sl, now, &fd);
 			if (rc == 2)
 				return attach(ch, fd, 0);
 			if (rc <= 0) {
-				if (rc < 0 && sl->npend == 0)
-					return rc;
+				err = rc;   /* out of descriptors: reported below */
 				break;
 			}
 		}
@@ -379,6 +378,9 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 			if (rc == 0 && sl->pend[i].deadline < soonest)
 				soonest = sl->pend[i].deadline;
 		}
+		/* The listening socket stays readable: waiting would spin. */
+		if (err < 0)
+			return err;
 		if ((rc = ipc__expired(deadline)) != 0)
 			return rc;
 		wait_ms = ipc__deadline_ms(deadline);
