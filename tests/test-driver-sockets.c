@@ -209,7 +209,7 @@ echo_client(void *p)
 {
 	struct client_arg *a = p;
 	static unsigned char out[70000], in[70000];
-	ipc_options o = opts(10000);
+	ipc_options o = opts(60000);    /* the server starts after all forks */
 	ipc_channel *c;
 	uint32_t seq;
 	ssize_t n;
@@ -220,9 +220,9 @@ echo_client(void *p)
 	for (seq = 0; seq < a->count; seq++) {
 		len = msg_len(a->id, seq);
 		msg_fill(out, len, a->id, seq);
-		if (ipc_send(c, out, len, 10000) != (ssize_t)len)
+		if (ipc_send(c, out, len, 30000) != (ssize_t)len)
 			return 2;
-		n = ipc_recv(c, in, sizeof(in), 10000);
+		n = ipc_recv(c, in, sizeof(in), 30000);
 		if (n != (ssize_t)len)
 			return 3;
 		if (memcmp(in, out, len) != 0)
