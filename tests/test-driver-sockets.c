@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -524,6 +525,44 @@ START_TEST(sock_listener_fd_pollable)
 	ck_assert_int_eq(ipc_send(c, buf, 6, 5000), 6);
 	ck_assert_int_eq(test_wait(pid, 5000), 0);
 	ipc_close(c);
+	ipc_listener_close(l);
+}
+END_TEST
+
+/* Out of descriptors: ipc_accept says so at once, it does not spin until
+ * its timeout; the connection waits in the kernel for a later call. */
+static int
+accept_emfile(void *p)
+{
+	ipc_listener *l = p;
+	struct rlimit rl;
+	ipc_channel *c;
+	int64_t t0;
+	int silent, fd, rc;
+
+	silent = raw_connect();     /* a handshake in flight, as well */
+	if (ipc_accept(l, &c, 0) != -EAGAIN)
+		return 9;
+	fd = raw_connect();
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fd + 1;   /* nothing above fd */
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 10;
+	t0 = now_ms();
+	rc = ipc_accept(l, &c, 3000);
+	if (rc != -EMFILE)
+		return 11;
+	if (now_ms() - t0 > 1000)
+		return 12;
+	close(fd);
+	close(silent);
+	return 0;
+}
+
+START_TEST(sock_accept_emfile)
+{
+	ipc_listener *l = make_listener(0);
+
+	ck_assert_int_eq(test_wait(test_fork(accept_emfile, l), 10000), 0);
 	ipc_listener_close(l);
 }
 END_TEST
@@ -1180,6 +1219,7 @@ sockets_suite(const char *mode)
 		tcase_add_test(tc, sock_silent_peers);
 		tcase_add_test(tc, sock_listener_fd_pollable);
 		tcase_add_test(tc, sock_raw_mode);
+		tcase_add_test(tc, sock_accept_emfile);
 		tcase_add_test(tc, sock_open_timeout);
 		tcase_add_test(tc, sock_peer_cred);
 		if (tcp) {
