@@ -208,15 +208,16 @@ unix_bind_path(int fd, const struct sockaddr_un *sa, socklen_t len, unsigned mod
 		rc = -errno;
 		goto out;
 	}
+	/* Only what we just bound is ours to fix up or remove. */
 	if (lstat(sa->sun_path, out) < 0)
 		rc = -errno;
 	else if (!S_ISSOCK(out->st_mode))
-		rc = -ENOTSOCK;     /* swapped under us: not ours to remove */
+		rc = -ENOTSOCK;
 	else if (((out->st_mode & 07777) != mode && chmod(sa->sun_path, mode) < 0) ||
-	         listen(fd, SOMAXCONN) < 0)
+	         listen(fd, SOMAXCONN) < 0) {
 		rc = -errno;
-	if (rc < 0 && rc != -ENOTSOCK)
 		unlink(sa->sun_path);
+	}
 out:
 	unix_unlock(sa->sun_path, lk);
 	return rc;
