@@ -140,6 +140,8 @@ assert_dropped(int fd)
 	close(fd);
 }
 
+static int plain_socket_file(const char *path, int do_listen);
+
 /* ------------------------------------------------------------ echo */
 
 struct echo_stats {
@@ -574,12 +576,35 @@ START_TEST(sock_accept_emfile)
 }
 END_TEST
 
+/* A listening socket made without libipc; uri is set to reach it. */
+static int
+plain_listener(void)
+{
+	int fd;
+
+	if (strcmp(scheme, "tcp") == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t len = sizeof(sa);
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(fd, 4), 0);
+		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+		snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+		return fd;
+	}
+	snprintf(uri, sizeof(uri), "unix:%s", test_path("plain.sock"));
+	return plain_socket_file(test_path("plain.sock"), 1);
+}
+
 START_TEST(sock_raw_mode)
 {
 	ipc_listener *l = make_listener(IPC_RAW);
 	ipc_channel *c;
 	char buf[32];
-	int fd;
+	int fd, l2;
 
 	/* A raw listener talks to a plain socket: no hello either way. */
 	fd = raw_connect();
@@ -594,6 +619,24 @@ START_TEST(sock_raw_mode)
 	ck_assert_int_eq(ipc_recv(c, buf, sizeof(buf), 5000), IPC_EOF);
 	ipc_close(c);
 	ipc_listener_close(l);
+
+	/* A raw client talks to a plain server: the seed's, say. */
+	fd = plain_listener();
+	ck_assert_int_eq(ipc_open(&c, uri, IPC_SEND | IPC_RECV | IPC_RAW, NULL), 0);
+	l2 = accept(fd, NULL, NULL);
+	ck_assert_int_ge(l2, 0);
+	ck_assert_int_eq(ipc_send(c, "ping", 4, 5000), 4);
+	ck_assert_int_eq(read(l2, buf, sizeof(buf)), 4);    /* no hello before it */
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+	ck_assert_int_eq(write(l2, "pong", 4), 4);
+	ck_assert_int_eq(ipc_recv(c, buf, sizeof(buf), 5000), 4);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	close(l2);
+	ck_assert_int_eq(ipc_recv(c, buf, sizeof(buf), 5000), IPC_EOF);
+	ipc_close(c);
+	close(fd);
+	if (strcmp(scheme, "unix") == 0)
+		unlink(test_path("plain.sock"));
 }
 END_TEST
 
