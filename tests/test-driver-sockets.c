@@ -678,6 +678,63 @@ START_TEST(sock_peer_cred)
 }
 END_TEST
 
+/* Each side learns the other's max_msg from its hello: a message the peer
+ * would refuse is -EMSGSIZE at the sender, and the channel stays usable. */
+static int
+send_to_small(void *p)
+{
+	static unsigned char big[2000];
+	ipc_options o = opts(5000);
+	ipc_channel *c;
+
+	(void)p;
+	if (ipc_open(&c, uri, IPC_SEND | IPC_RECV, &o) < 0)
+		return 1;
+	if (ipc_send(c, big, 1001, 5000) != -EMSGSIZE)
+		return 2;
+	if (ipc_send(c, big, 1000, 5000) != 1000)
+		return 3;
+	ipc_close(c);
+	return 0;
+}
+
+START_TEST(sock_peer_max)
+{
+	ipc_options small = IPC_OPTIONS_INIT;
+	static unsigned char big[2000];
+	unsigned char h[16];
+	ipc_listener *l;
+	ipc_channel *s;
+	pid_t pid;
+	int fd;
+
+	/* A listener that takes at most 1000 bytes, and a libipc client. */
+	small.max_msg = 1000;
+	ck_assert_int_eq(ipc_listen(&l, listen_uri("s.sock"), 0, &small), 0);
+	ck_assert_int_gt(ipc_listener_addr(l, uri, sizeof(uri)), 0);
+	pid = test_fork(send_to_small, NULL);
+	ck_assert_int_eq(ipc_accept(l, &s, 5000), 0);
+	ck_assert_int_eq(ipc_recv(s, big, sizeof(big), 5000), 1000);
+	ck_assert_int_eq(test_wait(pid, 5000), 0);
+	ipc_close(s);
+
+	/* A raw peer whose hello says 1000: the listener's side holds back. */
+	fd = raw_connect();
+	hello(h, 1, 1000);
+	ck_assert_int_eq(write(fd, h, 12), 12);
+	ck_assert_int_eq(ipc_accept(l, &s, 5000), 0);
+	ck_assert_int_eq(ipc_send(s, big, 1001, 1000), -EMSGSIZE);
+	ck_assert_int_eq(ipc_send(s, big, 1000, 1000), 1000);
+	ck_assert_int_eq(recv(fd, h, 12, MSG_WAITALL), 12);    /* the listener's hello */
+	ck_assert_int_eq(h[8] << 24 | h[9] << 16 | h[10] << 8 | h[11], 1000);
+	ck_assert_int_eq(recv(fd, h, 4, MSG_WAITALL), 4);      /* then the frame */
+	ck_assert_int_eq(h[2] << 8 | h[3], 1000);
+	ipc_close(s);
+	close(fd);
+	ipc_listener_close(l);
+}
+END_TEST
+
 /* ------------------------------------------------------------ tcp */
 
 START_TEST(tcp_addresses)
@@ -1272,6 +1329,7 @@ sockets_suite(const char *mode)
 		tcase_add_test(tc, sock_accept_emfile);
 		tcase_add_test(tc, sock_open_timeout);
 		tcase_add_test(tc, sock_peer_cred);
+		tcase_add_test(tc, sock_peer_max);
 		if (tcp) {
 			tcase_add_test(tc, tcp_addresses);
 			tcase_add_test(tc, tcp_nodelay_and_localhost);
