@@ -15,34 +15,35 @@ fail() { echo "check-sockets: FAIL: $*" >&2; exit 1; }
 # Start "$@" (a server serving two clients) in the background, wait for the
 # address on its first line.
 start_server() {
-	timeout 20 "$@" > "$tmp/server.out" 2> "$tmp/server.err" &
+	sout=$tmp/$(basename "$1").out
+	timeout 20 "$@" > "$sout" 2> "$tmp/server.err" &
 	spid=$!
 	i=0
-	while [ ! -s "$tmp/server.out" ]; do
+	while [ ! -s "$sout" ]; do
 		i=$((i + 1))
 		[ $i -gt 100 ] && fail "$1 printed no address"
 		kill -0 "$spid" 2>/dev/null || fail "$1 died: $(cat "$tmp/server.err")"
 		sleep 0.1
 	done
-	addr=$(head -n 1 "$tmp/server.out")
+	addr=$(head -n 1 "$sout")
 }
 
-run_pair() {    # server client uri-prefix
-	start_server "$bin/$1" "$3" 2
+run_pair() {    # server client uri
+	start_server "$1" "$3" 2
 	case $addr in "${3%%:*}:"*) ;; *) fail "$1 printed '$addr'" ;; esac
-	out=$(timeout 10 "$bin/$2" "$addr" "first hello") || fail "$2 failed"
+	out=$(timeout 10 "$2" "$addr" "first hello") || fail "$2 failed"
 	[ "$out" = "server replied: Hello from server" ] || fail "$2 printed '$out'"
-	out=$(timeout 10 "$bin/$2" "$addr") || fail "$2 (default message) failed"
+	out=$(timeout 10 "$2" "$addr") || fail "$2 (default message) failed"
 	[ "$out" = "server replied: Hello from server" ] || fail "$2 printed '$out'"
 	wait "$spid" || fail "$1 exited with $?"
 	spid=
-	grep -q '^client 1.*: first hello$' "$tmp/server.out" || fail "$1 output: $(cat "$tmp/server.out")"
-	grep -q '^client 2.*: Hello from client$' "$tmp/server.out" || fail "$1 output: $(cat "$tmp/server.out")"
+	grep -q '^client 1.*: first hello$' "$sout" || fail "$1 output: $(cat "$sout")"
+	grep -q '^client 2.*: Hello from client$' "$sout" || fail "$1 output: $(cat "$sout")"
 }
 
-run_pair tcp-server tcp-client "tcp://127.0.0.1:0"
-run_pair unix-server unix-client "unix:$tmp/demo.sock"
-grep -q "(pid [0-9]*, uid $(id -u))" "$tmp/server.out" || fail "unix-server shows no peer credentials"
+run_pair "$bin/tcp-server" "$bin/tcp-client" "tcp://127.0.0.1:0"
+run_pair "$bin/unix-server" "$bin/unix-client" "unix:$tmp/demo.sock"
+grep -q "(pid [0-9]*, uid $(id -u))" "$sout" || fail "unix-server shows no peer credentials"
 [ -e "$tmp/demo.sock" ] && fail "unix-server left its socket file behind"
 
 # A client with nobody listening fails cleanly.
