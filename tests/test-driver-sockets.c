@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1116,20 +1117,33 @@ START_TEST(unix_close_ownership)
 }
 END_TEST
 
+/* Pipes: go (children start together), done (each has tried), release
+ * (winners let go only once every child has tried). */
+static int race_go[2], race_done[2], race_release[2];
+
 static int
 race_listen(void *p)
 {
-	struct timespec nap = { 0, 300000000 };
 	ipc_listener *l;
+	char b;
 	int rc;
 
 	(void)p;
+	close(race_go[1]);
+	close(race_done[0]);
+	close(race_release[1]);
+	alarm(20);                          /* never outlive a broken test */
+	if (read(race_go[0], &b, 1) != 0)
+		return 3;
 	rc = ipc_listen(&l, uri, 0, NULL);
+	if (write(race_done[1], "x", 1) != 1)
+		return 4;
 	if (rc == -EADDRINUSE)
 		return 1;
 	if (rc < 0)
 		return 2;
-	nanosleep(&nap, NULL);  /* hold it while the others try */
+	if (read(race_release[0], &b, 1) != 0)  /* hold it while the others try */
+		return 5;
 	ipc_listener_close(l);
 	return 0;
 }
@@ -1138,22 +1152,87 @@ START_TEST(unix_stale_race)
 {
 	const char *p = test_path("s.sock");
 	pid_t pids[6];
-	int i, won = 0, lost = 0, st;
+	int i, round, won, lost, st;
+	char b[6];
 
 	snprintf(uri, sizeof(uri), "unix:%s", p);
-	for (int round = 0; round < 5; round++) {
+	for (round = 0; round < 5; round++) {
 		close(plain_socket_file(p, 0));     /* stale */
+		ck_assert_int_eq(pipe(race_go), 0);
+		ck_assert_int_eq(pipe(race_done), 0);
+		ck_assert_int_eq(pipe(race_release), 0);
 		for (i = 0; i < 6; i++)
 			pids[i] = test_fork(race_listen, NULL);
-		for (i = 0; i < 6; i++) {
+		close(race_go[0]);
+		close(race_done[1]);
+		close(race_release[0]);
+		close(race_go[1]);                  /* go */
+		for (i = 0; i < 6; i += (int)st)
+			ck_assert_int_gt(st = (int)read(race_done[0], b, sizeof(b) - (size_t)i), 0);
+		close(race_release[1]);             /* everyone has tried */
+		close(race_done[0]);
+		for (won = lost = i = 0; i < 6; i++) {
 			st = test_wait(pids[i], 10000);
 			won += st == 0;
 			lost += st == 1;
 		}
-		ck_assert_int_eq(won, round + 1);
-		ck_assert_int_eq(lost, 5 * (round + 1));
+		ck_assert_int_eq(won, 1);
+		ck_assert_int_eq(lost, 5);
 		ck_assert_int_eq(access(p, F_OK), -1);
 	}
+}
+END_TEST
+
+static int
+listen_report(void *p)
+{
+	int *fds = p;
+	ipc_listener *l;
+	char r;
+
+	close(fds[0]);
+	close(fds[2]);      /* the parent's lock: its copy must not stay here */
+	r = ipc_listen(&l, uri, 0, NULL) == 0 ? 'y' : 'n';
+	if (write(fds[1], &r, 1) != 1)
+		return 1;
+	if (r == 'y')
+		ipc_listener_close(l);
+	return 0;
+}
+
+/* Another server holds "<path>.lock" (mid-setup): ipc_listen waits for it,
+ * and follows the holder's protocol (remove the file, then unlock). */
+START_TEST(unix_lock_respected)
+{
+	char p[600], lock[700];
+	struct pollfd pf;
+	int fds[3], lk;
+	pid_t pid;
+	char r;
+
+	snprintf(p, sizeof(p), "%s", test_path("s.sock"));
+	snprintf(lock, sizeof(lock), "%s.lock", p);
+	snprintf(uri, sizeof(uri), "unix:%s", p);
+	close(plain_socket_file(p, 0));         /* stale */
+	lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(lk, 0);
+	ck_assert_int_eq(flock(lk, LOCK_EX), 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	fds[2] = lk;
+	pid = test_fork(listen_report, fds);
+	close(fds[1]);
+	pf = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+	ck_assert_int_eq(poll(&pf, 1, 300), 0);     /* still waiting for the lock */
+	ck_assert_int_eq(access(p, F_OK), 0);       /* and the stale file is untouched */
+	unlink(lock);
+	close(lk);
+	ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+	ck_assert_int_eq(read(fds[0], &r, 1), 1);
+	ck_assert_int_eq(r, 'y');
+	ck_assert_int_eq(test_wait(pid, 5000), 0);
+	close(fds[0]);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	ck_assert_int_eq(access(lock, F_OK), -1);
 }
 END_TEST
 
@@ -1341,6 +1420,7 @@ sockets_suite(const char *mode)
 			tcase_add_test(tc, unix_mode);
 			tcase_add_test(tc, unix_close_ownership);
 			tcase_add_test(tc, unix_stale_race);
+			tcase_add_test(tc, unix_lock_respected);
 			tcase_add_test(tc, unix_abstract);
 			tcase_add_test(tc, unix_addresses);
 		}
