@@ -1212,7 +1212,7 @@ START_TEST(unix_lock_respected)
 
 	snprintf(p, sizeof(p), "%s", test_path("s.sock"));
 	snprintf(lock, sizeof(lock), "%s.lock", p);
-	snprintf(uri, sizeof(uri), "unix:%s", p);
+	snprintf(uri, sizeof(uri), "unix:%s", test_path("s.sock"));
 	close(plain_socket_file(p, 0));         /* stale */
 	lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ck_assert_int_ge(lk, 0);
