@@ -36,6 +36,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 		return -ENOMEM;
 	}
 	sl->fd = fd;
+	sl->pid = getpid();
 	sl->flags = flags;
 	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
@@ -79,10 +80,44 @@ ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap)
 	return (int)n;
 }
 
+/* A listener used in a forked child (a pre-forked server: every worker
+ * accepts on the same socket) gets its own epoll set and handshake set, so
+ * the processes never see or steal each other's half-open peers. The
+ * parent's handshakes stay the parent's: the child only drops its copies. */
+static int
+sock_adopt(struct ipc__sock_listener *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	size_t i;
+	int epfd;
+
+	if (sl->pid == getpid())
+		return 0;
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = sl->fd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0) {
+		int rc = -errno;
+
+		close(epfd);
+		return rc;
+	}
+	for (i = 0; i < sl->npend; i++)
+		close(sl->pend[i].fd);
+	sl->npend = 0;
+	close(sl->epfd);
+	sl->epfd = epfd;
+	sl->pid = getpid();
+	return 0;
+}
+
 int
 ipc__sock_listener_fd(const ipc_listener *l)
 {
-	return ipc__sock_listener_get(l)->epfd;
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	int rc = sock_adopt(sl);
+
+	return rc < 0 ? rc : sl->epfd;
 }
 
 /* ------------------------------------------------------------ handshake */
@@ -361,6 +396,8 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 	size_t i, n;
 	int rc, err, fd = -1, wait_ms;
 
+	if ((rc = sock_adopt(sl)) < 0)
+		return rc;
 	for (;;) {
 		now = ipc__now_ns();
 		/* New peers first, a bounded batch so a flood cannot starve us. */

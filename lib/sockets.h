@@ -25,6 +25,7 @@ struct ipc__sock_pending {
 struct ipc__sock_listener {
 	int      fd;            /* the listening socket */
 	int      epfd;          /* epoll over fd and every pending handshake */
+	pid_t    pid;           /* the process epfd and pend[] belong to */
 	int      flags;         /* IPC_RAW, IPC_ANY_UID */
 	uint32_t max_msg;
 	/* Run on every accepted socket before its hello; < 0 refuses it. */

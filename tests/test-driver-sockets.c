@@ -679,6 +679,48 @@ START_TEST(sock_peer_cred)
 }
 END_TEST
 
+/* A pre-forked server: workers accept on one inherited listener, each with
+ * its own handshakes; every client is served exactly once. */
+static int
+prefork_worker(void *p)
+{
+	ipc_listener *l = p;
+	ipc_channel *c;
+	char buf[16];
+	int served = 0;
+
+	while (ipc_accept(l, &c, 1500) == 0) {
+		if (ipc_recv(c, buf, sizeof(buf), 5000) != 6 || ipc_send(c, buf, 6, 5000) != 6)
+			return 100;
+		ipc_close(c);
+		served++;
+	}
+	ipc_listener_close(l);      /* a child's close: the file stays */
+	return served;
+}
+
+START_TEST(sock_prefork_workers)
+{
+	ipc_listener *l = make_listener(0);
+	pid_t w[2], c[12];
+	int i, served = 0, st;
+
+	for (i = 0; i < 2; i++)
+		w[i] = test_fork(prefork_worker, l);
+	for (i = 0; i < 12; i++)
+		c[i] = test_fork(one_roundtrip, NULL);
+	for (i = 0; i < 12; i++)
+		ck_assert_int_eq(test_wait(c[i], 10000), 0);
+	for (i = 0; i < 2; i++) {
+		st = test_wait(w[i], 10000);
+		ck_assert_int_le(st, 12);
+		served += st;
+	}
+	ck_assert_int_eq(served, 12);
+	ipc_listener_close(l);
+}
+END_TEST
+
 /* Each side learns the other's max_msg from its hello: a message the peer
  * would refuse is -EMSGSIZE at the sender, and the channel stays usable. */
 static int
@@ -1409,6 +1451,7 @@ sockets_suite(const char *mode)
 		tcase_add_test(tc, sock_open_timeout);
 		tcase_add_test(tc, sock_peer_cred);
 		tcase_add_test(tc, sock_peer_max);
+		tcase_add_test(tc, sock_prefork_workers);
 		if (tcp) {
 			tcase_add_test(tc, tcp_addresses);
 			tcase_add_test(tc, tcp_nodelay_and_localhost);
