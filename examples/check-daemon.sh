@@ -22,6 +22,18 @@ wait_for() {
 	grep -q "$2" "$1" 2> /dev/null
 }
 
+# watchdog PID: kills a daemon that overstays 30 s, ends with it otherwise.
+watchdog() {
+	(
+		n=0
+		while kill -0 $1 2> /dev/null && [ $n -lt 300 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		[ $n -lt 300 ] || kill -KILL $1 2> /dev/null
+	) > /dev/null 2>&1 &
+}
+
 # Usage and configuration errors.
 "$bin/echo-daemon" > /dev/null 2>&1
 [ $? -eq 2 ] || bad "echo-daemon without arguments did not exit 2"
@@ -37,15 +49,7 @@ printf 'prefix=>\n' > "$tmp/conf"
 
 "$bin/echo-daemon" "$tmp/conf" fd:3,4 3< "$tmp/in" 4> "$tmp/replies" > "$tmp/log" 2>&1 &
 pid=$!
-# A watchdog: kills a daemon that overstays 30 s, ends with it otherwise.
-(
-	n=0
-	while kill -0 $pid 2> /dev/null && [ $n -lt 300 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	[ $n -lt 300 ] || kill -KILL $pid 2> /dev/null
-) > /dev/null 2>&1 &
+watchdog $pid
 
 wait_for "$tmp/log" '^ready$' || bad "daemon not ready: $(cat "$tmp/log")"
 # Its answers: its own hello, then ">hello" and ">" (the empty message echoed).
@@ -72,6 +76,32 @@ rc=$?
 [ $rc -eq 0 ] || bad "daemon exited $rc after SIGTERM: $(cat "$tmp/log")"
 tail -n 1 "$tmp/log" | grep -qx "accepted 2 answered 2 gone 0" ||
 	bad "daemon's last line: $(tail -n 1 "$tmp/log")"
+
+# Over the network transports, with the socket examples as clients.
+if [ -x "$bin/tcp-client" ] && [ -x "$bin/unix-client" ]; then
+	printf 'prefix=echo: \n' > "$tmp/conf"
+	"$bin/echo-daemon" "$tmp/conf" tcp://127.0.0.1:0 "unix:$tmp/echo.sock" \
+		> "$tmp/log2" 2>&1 &
+	pid=$!
+	watchdog $pid
+	if wait_for "$tmp/log2" '^ready$'; then
+		tcp=$(sed -n 's/^listening \(tcp:.*\)/\1/p' "$tmp/log2")
+		unix=$(sed -n 's/^listening \(unix:.*\)/\1/p' "$tmp/log2")
+		out=$("$bin/tcp-client" "$tcp" "over tcp" 2>&1)
+		[ "$out" = "server replied: echo: over tcp" ] || bad "tcp-client $tcp: $out"
+		out=$("$bin/unix-client" "$unix" "over unix" 2>&1)
+		[ "$out" = "server replied: echo: over unix" ] || bad "unix-client $unix: $out"
+	else
+		bad "daemon on tcp and unix not ready: $(cat "$tmp/log2")"
+	fi
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	[ $rc -eq 0 ] || bad "daemon on tcp and unix exited $rc: $(cat "$tmp/log2")"
+	tail -n 1 "$tmp/log2" | grep -qx "accepted 2 answered 2 gone 0" ||
+		bad "daemon on tcp and unix, last line: $(tail -n 1 "$tmp/log2")"
+	[ -e "$tmp/echo.sock" ] && bad "daemon left $tmp/echo.sock behind"
+fi
 
 [ $fail -eq 0 ] && echo "check-daemon: ok"
 exit $fail
