@@ -3,8 +3,9 @@
  * client is mid-stream. Every message the daemon accepted must have been
  * answered (the clients count what they got back), and it must exit 0.
  *   test-daemon <path of the built echo-daemon>
- * The clients reach it over fd: channels (pipes it inherits), and over tcp and
- * unix listeners when those drivers are built. */
+ * The clients reach it over fd: channels (pipes it inherits), over tcp and
+ * unix listeners, and over shm channels it attaches to, as far as those
+ * drivers are built. */
 #include "test-common.h"
 
 #include <errno.h>
@@ -22,9 +23,14 @@
 
 static const char *daemon_path;
 
-/* How a client reaches the daemon: inherited pipes, or a URI to connect to. */
+enum mode { MODE_FD, MODE_LISTEN, MODE_SHM };
+
+/* How a client reaches the daemon: inherited pipes, a URI to connect to, or
+ * a shared-memory channel the test created and the daemon attached to. */
 struct client {
 	int id;
+	ipc_channel *ch;       /* shm mode: opened by the parent, used after fork */
+	ipc_channel **others;  /* shm mode: everyone's, to close the others' copies */
 	int c2d[2], d2c[2];    /* fd mode: client -> daemon, daemon -> client */
 	char uri[300];         /* listener mode */
 	int status_fd;         /* 's' after STARTED replies, 'p' at the first prefixed one */
@@ -58,7 +64,13 @@ client_main(void *arg)
 	ipc_channel *ch;
 	ssize_t n;
 
-	if (c->uri[0]) {
+	if (c->ch) {
+		for (i = 0; i < NCLIENTS; i++)
+			if (c->others[i] != c->ch)
+				ipc_close(c->others[i]);   /* a copy: descriptors only */
+		ch = c->ch;
+		rc = 0;
+	} else if (c->uri[0]) {
 		rc = ipc_open(&ch, c->uri, IPC_SEND | IPC_RECV, NULL);
 	} else {
 		for (i = 0; i < c->nall; i++)
@@ -161,15 +173,16 @@ write_config(const char *path, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* Run the whole scenario; @p listen_uris NULL means fd mode. */
+/* Run the whole scenario; @p listen_uris only for MODE_LISTEN. */
 static void
-run_scenario(const char *const *listen_uris, size_t nlisten)
+run_scenario(enum mode mode, const char *const *listen_uris, size_t nlisten)
 {
 	struct client cl[NCLIENTS];
+	ipc_channel *shm[NCLIENTS] = { 0 };
 	int status[2], result[2], outp[2], all[NCLIENTS * 4], nall = 0;
 	int ps = 0, ss = 0, i, rc;
 	char *argv[NCLIENTS + 4], *conf;
-	char uris[NCLIENTS][64];
+	char uris[NCLIENTS][96];
 	unsigned long long acc = 0, ans = 0, gone = 0;
 	long total = 0;
 	pid_t daemon, kids[NCLIENTS];
@@ -189,8 +202,18 @@ run_scenario(const char *const *listen_uris, size_t nlisten)
 		cl[i].status_fd = status[1];
 		cl[i].result_fd = result[1];
 		cl[i].all_fds = all;
-		if (listen_uris)
+		if (mode == MODE_LISTEN)
 			continue;
+		if (mode == MODE_SHM) {
+			snprintf(uris[i], sizeof(uris[i]), "shm:/ipc-test-echo-%ld-%d",
+			         (long)getpid(), i);
+			ck_assert_int_eq(ipc_open(&shm[i], uris[i],
+			                          IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+			cl[i].ch = shm[i];
+			cl[i].others = shm;
+			argv[2 + i] = uris[i];
+			continue;
+		}
 		ck_assert_int_eq(pipe2(cl[i].c2d, O_CLOEXEC), 0);
 		ck_assert_int_eq(pipe2(cl[i].d2c, O_CLOEXEC), 0);
 		all[nall++] = cl[i].c2d[0];
@@ -202,16 +225,16 @@ run_scenario(const char *const *listen_uris, size_t nlisten)
 	}
 	for (i = 0; i < NCLIENTS; i++)
 		cl[i].nall = nall;
-	if (listen_uris)
+	if (mode == MODE_LISTEN)
 		for (i = 0; i < (int)nlisten; i++)
 			argv[2 + i] = (char *)listen_uris[i];
-	argv[2 + (listen_uris ? (int)nlisten : NCLIENTS)] = NULL;
+	argv[2 + (mode == MODE_LISTEN ? (int)nlisten : NCLIENTS)] = NULL;
 
 	daemon = fork();
 	ck_assert_int_ge(daemon, 0);
 	if (daemon == 0) {
 		/* Only the daemon's own ends survive the exec. */
-		for (i = 0; i < NCLIENTS && !listen_uris; i++) {
+		for (i = 0; i < NCLIENTS && mode == MODE_FD; i++) {
 			fcntl(cl[i].c2d[0], F_SETFD, 0);
 			fcntl(cl[i].d2c[1], F_SETFD, 0);
 		}
@@ -225,7 +248,7 @@ run_scenario(const char *const *listen_uris, size_t nlisten)
 	ck_assert_msg(wait_output(outp[0], "ready\n", 10000) == 0, "daemon said: %s", out);
 
 	for (i = 0; i < NCLIENTS; i++) {
-		if (listen_uris) {
+		if (mode == MODE_LISTEN) {
 			/* Clients spread over every listener, in the order printed. */
 			int k = i % (int)nlisten, j;
 
@@ -281,13 +304,21 @@ run_scenario(const char *const *listen_uris, size_t nlisten)
 	close(status[0]);
 	close(result[0]);
 	close(outp[0]);
+	for (i = 0; i < NCLIENTS; i++)
+		ipc_close(shm[i]);          /* the creator removes the objects */
 	unlink(conf);
 	free(conf);
 }
 
 START_TEST(daemon_fd_clients)
 {
-	run_scenario(NULL, 0);
+	run_scenario(MODE_FD, NULL, 0);
+}
+END_TEST
+
+START_TEST(daemon_shm_clients)
+{
+	run_scenario(MODE_SHM, NULL, 0);
 }
 END_TEST
 
@@ -304,9 +335,27 @@ START_TEST(daemon_net_clients)
 			snprintf(net_uris[i], sizeof(net_uris[i]), "unix:%s", test_path("echo.sock"));
 			net_list[i] = net_uris[i];
 		}
-	run_scenario(net_list, net_n);
+	run_scenario(MODE_LISTEN, net_list, net_n);
 }
 END_TEST
+
+/* Is the driver for @p scheme registered? A bogus address answers anything
+ * but -EPROTONOSUPPORT when it is. */
+static int
+have_scheme(const char *scheme)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	ipc_channel *c;
+	char uri[64];
+	int rc;
+
+	o.open_timeout_ms = 1;
+	snprintf(uri, sizeof(uri), "%s:", scheme);
+	rc = ipc_open(&c, uri, IPC_SEND, &o);
+	if (rc == 0)
+		ipc_close(c);
+	return rc != -EPROTONOSUPPORT;
+}
 
 /* Is a listening transport built in? */
 static int
@@ -343,7 +392,11 @@ main(int argc, char **argv)
 	if (net_n)
 		tcase_add_test(tc, daemon_net_clients);
 	else
-		printf("note: no tcp or unix driver built; fd: clients only\n");
+		printf("note: no tcp or unix driver built; no network clients\n");
+	if (have_scheme("shm"))
+		tcase_add_test(tc, daemon_shm_clients);
+	else
+		printf("note: no shm driver built; no shared-memory clients\n");
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }
