@@ -4,8 +4,9 @@
  *
  * Usage: echo-daemon CONFIG URI...
  *   URI     an address to listen on (tcp://127.0.0.1:0, unix:/run/echo.sock),
- *           or a channel handed over by a supervisor (fd:R,W), served as one
- *           connected client.
+ *           or one channel to serve as a connected client: descriptors handed
+ *           over by a supervisor (fd:R,W), or a shared-memory object its
+ *           client created (shm:/name).
  *   CONFIG  "key=value" lines, '#' starts a comment:
  *             prefix=TEXT       put TEXT in front of every answer (default none)
  *             max_clients=N     accept at most N clients at once (default 256)
