@@ -12,6 +12,7 @@ static const struct ipc_driver *builtin[] = {
 	&ipc__drv_pipe,
 	&ipc__drv_fd,
 	&ipc__drv_fifo,
+	&ipc__drv_shm,
 };
 
 static const struct ipc_driver *user[IPC__MAX_DRIVERS];

@@ -147,6 +147,19 @@ test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
 		}
 		return 0;
 	}
+	if (strcmp(scheme, "shm") == 0) {
+		static unsigned counter;
+
+		/* The creator receives, the opener sends; both are two-way. */
+		snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%u", (long)getpid(), ++counter);
+		if ((rc = ipc_open(rx, uri, IPC_SEND | IPC_RECV | IPC_CREATE | flags, opt)) < 0)
+			return rc;
+		if ((rc = ipc_open(tx, uri, IPC_SEND | IPC_RECV | flags, opt)) < 0) {
+			ipc_close(*rx);
+			return rc;
+		}
+		return 0;
+	}
 	/* Later transports add their pair here. */
 	return -EPROTONOSUPPORT;
 }

@@ -1,0 +1,1253 @@
+/* shm: a queue pair in one POSIX shared-memory object.
+ *
+ * Layout (offsets, never pointers; doc/ipc-shm.7 has the long version):
+ *
+ *   0      meta: magic (published last, release), version, sizes, and per
+ *          side an "ever attached" flag and a count of open attachers
+ *   512    ring control 0 (A -> B), 1024 ring control 1 (B -> A)
+ *   2048   64 attacher slots of 32 bytes
+ *   4096   ring 0 data (capacity bytes, a power of two), then ring 1 data
+ *
+ * Liveness comes from the kernel: attacher slot i is owned by whoever holds
+ * an F_OFD_SETLK write lock on byte i of the object; the kernel drops it when
+ * the owner dies. Each owner stamps the slot with a generation, and every
+ * mark it leaves in a ring ("tag" = generation << 7 | slot) can be checked
+ * later: the tag is alive while the slot is locked by another description
+ * and still carries that generation.
+ *
+ * A ring is a byte queue of variable-size records, each an 8-byte header
+ * (state word, length) plus the payload rounded up to 8 bytes; the payload
+ * may wrap around the end of the data area, the header never does. Three
+ * 64-bit positions only grow: head (freed) <= rpos (claimed by a receiver)
+ * <= tail (reserved by a sender). A record's state goes
+ *   WRITING(writer tag) -> COMMITTED -> READING(reader tag) -> DONE
+ * or WRITING -> ABANDONED when its writer died before committing.
+ *
+ * Senders serialise only the reservation (a few loads and stores, no copy)
+ * with a lock word holding the holder's tag; receivers likewise serialise
+ * the claim. Copies run outside the locks, so several senders and receivers
+ * copy in parallel. A waiter finding a lock held checks the holder's tag from
+ * time to time and takes the lock over when the holder is dead: every store
+ * made under a lock leaves the ring consistent (the header is written before
+ * tail moves), so the new holder just carries on. No robust mutex: nothing the
+ * kernel writes to depends on the segment's contents.
+ *
+ * A receiver that finds a WRITING record whose writer is dead marks it
+ * ABANDONED and skips it; a sender that needs space frees DONE/ABANDONED
+ * records at head in order, and turns a READING record whose reader died into
+ * DONE. So a killed process loses at most the record it held, and nothing
+ * torn is ever delivered (a reader copies only COMMITTED records).
+ *
+ * Waiting is an eventcount per condition (data, space) per ring: a futex word
+ * "epoch" and a waiter count. A waiter reads epoch, registers, re-checks the
+ * condition, then sleeps on epoch; a notifier publishes, fences, and only when
+ * the count is non-zero bumps epoch and wakes. Sleeps last at most 100 ms so
+ * that peer liveness is re-checked. A waiter spins a short, adaptive while
+ * before it sleeps when more than one CPU is available.
+ *
+ * Everything read from the segment is checked before use; offsets are always
+ * masked with our own copy of the capacity, so a scribbling peer gets this
+ * side -EPROTO, never an access outside the mapping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../ipc-private.h"
+
+#define SHM_MAGIC      0x4d485349u      /* "ISHM" little-endian */
+#define SHM_VERSION    1u
+#define SHM_HDR        4096u
+#define SHM_NSLOTS     64u
+#define SHM_MIN_CAP    4096u
+#define SHM_MAX_CAP    (1u << 30)
+#define SHM_RECHDR     8u
+#define SHM_GENMASK    ((1u << 22) - 1)
+#define SHM_WAIT_NS    (100 * 1000000LL) /* longest sleep between liveness checks */
+#define SHM_LIVE_NS    (50 * 1000000LL)  /* how long a liveness answer is trusted */
+#define SHM_SPIN_MAX   4000
+
+enum { SIDE_A = 1, SIDE_B = 2 };
+enum { R_WRITING = 1, R_COMMITTED, R_READING, R_DONE, R_ABANDONED };
+enum { EC_DATA = 0, EC_SPACE = 1 };
+
+#define SHM_BLOCKED    (-EINPROGRESS)   /* internal: the call would wait */
+
+struct shm_ec {
+	uint32_t epoch;     /* futex word */
+	uint32_t waiters;   /* how many sleep (or are about to) on epoch */
+	uint32_t pollers;   /* how many attachers armed a doorbell */
+	uint32_t pad[13];
+};
+
+struct shm_ring {
+	/* producers */
+	uint32_t plock;
+	uint32_t pad0;
+	uint64_t tail;
+	uint64_t head;
+	uint32_t pad1[10];
+	/* consumers */
+	uint32_t clock;
+	uint32_t pad2;
+	uint64_t rpos;
+	uint32_t pad3[12];
+	struct shm_ec ec[2];    /* EC_DATA, EC_SPACE */
+	uint32_t pad4[64];
+};
+
+struct shm_slot {
+	uint32_t side;          /* 0 free, SIDE_A, SIDE_B; valid while byte i is locked */
+	uint32_t gen;
+	uint32_t waiting[4];    /* this attacher's share of ring[k/2].ec[k%2].waiters */
+	uint32_t pid;           /* informational only */
+	uint32_t bell;          /* doorbell armed (ipc_fd) */
+};
+
+struct shm_meta {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t nslots;
+	uint64_t capacity;
+	uint64_t total;
+	uint32_t ever[3];       /* indexed by side */
+	uint32_t live[3];
+	uint64_t bellkey;       /* random: names the doorbell sockets */
+};
+
+struct shm_seg {
+	struct shm_meta meta;
+	char            pad0[512 - sizeof(struct shm_meta)];
+	struct shm_ring ring[2];
+	char            pad1[2048 - 512 - 2 * sizeof(struct shm_ring)];
+	struct shm_slot slot[SHM_NSLOTS];
+};
+
+_Static_assert(sizeof(struct shm_ring) == 512, "ring control is 512 bytes");
+_Static_assert(offsetof(struct shm_seg, slot) == 2048, "slots at 2048");
+_Static_assert(sizeof(struct shm_seg) == SHM_HDR, "header is one page");
+
+struct shm_priv {
+	char            *name;       /* "/name" */
+	int              fd;
+	int              bellfd;     /* doorbell socket, -1 until ipc_fd() */
+	struct shm_seg  *seg;
+	size_t           size;       /* mapping length */
+	uint64_t         cap, mask;  /* our own copies, never re-read */
+	int              side;
+	int              slot;
+	uint32_t         tag;
+	int              created;    /* this process made the name */
+	pid_t            slot_pid;   /* the process that claimed the slot */
+	unsigned         forks;      /* shm_forks when we attached */
+	int              broken;     /* sticky -EPROTO */
+	int              spin, spin_max;
+	unsigned         misses;
+	int64_t          live_at;    /* when peer liveness was last looked at */
+	int              peer_gone;  /* its answer */
+};
+
+static unsigned shm_forks;
+static pthread_once_t shm_once = PTHREAD_ONCE_INIT;
+
+static void
+shm_atfork_child(void)
+{
+	__atomic_fetch_add(&shm_forks, 1, __ATOMIC_RELAXED);
+}
+
+static void
+shm_init_once(void)
+{
+	pthread_atfork(NULL, NULL, shm_atfork_child);
+}
+
+static inline void
+shm_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static unsigned char *
+shm_data(const struct shm_priv *p, int r)
+{
+	return (unsigned char *)p->seg + SHM_HDR + (size_t)r * p->cap;
+}
+
+static int
+shm_txring(const struct shm_priv *p)
+{
+	return p->side == SIDE_A ? 0 : 1;
+}
+
+static int
+shm_rxring(const struct shm_priv *p)
+{
+	return p->side == SIDE_A ? 1 : 0;
+}
+
+static int64_t
+shm_coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- futex eventcounts --- */
+
+static void
+shm_futex_wait(uint32_t *w, uint32_t v, int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+	syscall(SYS_futex, w, FUTEX_WAIT, v, &ts, NULL, 0);
+}
+
+static void
+shm_futex_wake(uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static void shm_ring_bells(struct shm_priv *p, int r);
+
+/* Publish-then-notify: the caller's stores are ordered before the read of the
+ * waiter count by the fence, pairing with the waiter's locked increment. */
+static void
+shm_notify(struct shm_priv *p, int r, int which)
+{
+	struct shm_ec *ec = &p->seg->ring[r].ec[which];
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ec->waiters, __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(&ec->epoch, 1, __ATOMIC_SEQ_CST);
+		shm_futex_wake(&ec->epoch);
+	}
+	if (which == EC_DATA && __atomic_load_n(&ec->pollers, __ATOMIC_RELAXED))
+		shm_ring_bells(p, r);
+}
+
+static void
+shm_wake_all(struct shm_seg *seg)
+{
+	int r, k;
+
+	for (r = 0; r < 2; r++)
+		for (k = 0; k < 2; k++) {
+			__atomic_fetch_add(&seg->ring[r].ec[k].epoch, 1, __ATOMIC_SEQ_CST);
+			shm_futex_wake(&seg->ring[r].ec[k].epoch);
+		}
+}
+
+/* --- liveness --- */
+
+static int
+shm_byte_lock(int fd, unsigned i, int cmd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = i, .l_len = 1 };
+
+	return fcntl(fd, cmd, &fl) < 0 ? -errno : 0;
+}
+
+/* Is byte @p i locked through some other open file description? */
+static int
+shm_byte_held(int fd, unsigned i)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1 };
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return 1;   /* cannot tell: assume alive, never steal on doubt */
+	return fl.l_type != F_UNLCK;
+}
+
+/* 1 alive, 0 dead, -EPROTO for a tag that cannot be ours. */
+static int
+shm_tag_alive(struct shm_priv *p, uint32_t tag)
+{
+	unsigned id = tag & 127, gen = tag >> 7;
+
+	if (id >= SHM_NSLOTS || gen == 0 || gen > SHM_GENMASK)
+		return -EPROTO;
+	if (tag == p->tag)
+		return 1;
+	if (__atomic_load_n(&p->seg->slot[id].gen, __ATOMIC_ACQUIRE) != gen)
+		return 0;
+	return shm_byte_held(p->fd, id);
+}
+
+/* Has the other side attached at some point and now nobody is left there?
+ * Looked at through the kernel at most every SHM_LIVE_NS unless @p force. */
+static int
+shm_peer_gone(struct shm_priv *p, int force)
+{
+	struct shm_meta *m = &p->seg->meta;
+	int other = p->side == SIDE_A ? SIDE_B : SIDE_A;
+	int64_t now;
+	unsigned i;
+
+	if (!__atomic_load_n(&m->ever[other], __ATOMIC_ACQUIRE))
+		return 0;
+	if (__atomic_load_n(&m->live[other], __ATOMIC_ACQUIRE) == 0)
+		return 1;
+	now = shm_coarse_ns();
+	if (!force && p->live_at && now - p->live_at < SHM_LIVE_NS)
+		return p->peer_gone;
+	p->live_at = now;
+	p->peer_gone = 1;
+	for (i = 0; i < SHM_NSLOTS; i++)
+		if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE) == (uint32_t)other &&
+		    shm_byte_held(p->fd, i)) {
+			p->peer_gone = 0;
+			break;
+		}
+	return p->peer_gone;
+}
+
+/* Take the first free attacher slot for @p side (kernel-arbitrated). */
+static int
+shm_claim_slot(struct shm_priv *p, int side, unsigned first)
+{
+	struct shm_seg *seg = p->seg;
+	unsigned i, k;
+
+	for (i = first; i < SHM_NSLOTS; i++) {
+		struct shm_slot *s = &seg->slot[i];
+		uint32_t gen;
+		int rc = shm_byte_lock(p->fd, i, F_OFD_SETLK, F_WRLCK);
+
+		if (rc == -EAGAIN || rc == -EACCES)
+			continue;
+		if (rc < 0)
+			return rc;
+		/* The previous owner is gone: take back its share of waiters. */
+		for (k = 0; k < 4; k++) {
+			uint32_t v = __atomic_exchange_n(&s->waiting[k], 0, __ATOMIC_ACQ_REL);
+
+			if (v)
+				__atomic_fetch_sub(&seg->ring[k / 2].ec[k % 2].waiters, v,
+				                   __ATOMIC_SEQ_CST);
+		}
+		if (__atomic_exchange_n(&s->bell, 0, __ATOMIC_ACQ_REL))
+			__atomic_fetch_sub(&seg->ring[side == SIDE_A ? 1 : 0].ec[EC_DATA].pollers,
+			                   1, __ATOMIC_SEQ_CST);
+		gen = (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1) & SHM_GENMASK;
+		if (!gen)
+			gen = 1;
+		__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
+		__atomic_store_n(&s->side, (uint32_t)side, __ATOMIC_RELEASE);
+		p->slot = (int)i;
+		p->tag = gen << 7 | i;
+		p->side = side;
+		p->slot_pid = getpid();
+		__atomic_store_n(&seg->meta.ever[side], 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&seg->meta.live[side], 1, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return -EUSERS;
+}
+
+/* Leave our slot: peers see one attacher fewer at once, then get woken. */
+static void
+shm_release_slot(struct shm_priv *p)
+{
+	struct shm_seg *seg = p->seg;
+	struct shm_slot *s = &seg->slot[p->slot];
+
+	if (__atomic_exchange_n(&s->bell, 0, __ATOMIC_ACQ_REL))
+		__atomic_fetch_sub(&seg->ring[shm_rxring(p)].ec[EC_DATA].pollers, 1,
+		                   __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->side, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&seg->meta.live[p->side], 1, __ATOMIC_SEQ_CST);
+	shm_byte_lock(p->fd, (unsigned)p->slot, F_OFD_SETLK, F_UNLCK);
+	shm_wake_all(seg);
+	p->slot = -1;
+	p->tag = 0;
+}
+
+/* After fork() the child shares our open file description, hence our
+ * liveness. Give it its own: a fresh description of the same object and a
+ * slot of its own on the same side. */
+static int
+shm_refork(struct shm_priv *p)
+{
+	char path[64];
+	int fd, old = p->fd, rc;
+
+	p->forks = __atomic_load_n(&shm_forks, __ATOMIC_RELAXED);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", old);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;   /* no /proc: keep sharing the parent's liveness */
+	p->fd = fd;
+	if ((rc = shm_claim_slot(p, p->side, 0)) < 0) {
+		p->fd = old;
+		close(fd);
+		return rc;
+	}
+	close(old);
+	p->created = 0;
+	if (p->bellfd >= 0) {
+		close(p->bellfd);
+		p->bellfd = -1;
+	}
+	return 0;
+}
+
+static int
+shm_enter(ipc_channel *ch)
+{
+	struct shm_priv *p = ch->priv;
+
+	if (p->broken)
+		return p->broken;
+	if (p->forks != __atomic_load_n(&shm_forks, __ATOMIC_RELAXED))
+		return shm_refork(p);
+	return 0;
+}
+
+static int
+shm_proto(struct shm_priv *p)
+{
+	p->broken = -EPROTO;
+	return -EPROTO;
+}
+
+/* --- locks whose holder may die --- */
+
+static int
+shm_lock(ipc_channel *ch, uint32_t *lk, long long deadline)
+{
+	struct shm_priv *p = ch->priv;
+	unsigned n;
+
+	for (n = 1;; n++) {
+		uint32_t cur = 0;
+		int rc;
+
+		if (__atomic_compare_exchange_n(lk, &cur, p->tag, 0, __ATOMIC_ACQUIRE,
+		                                __ATOMIC_RELAXED))
+			return 0;
+		if (n < 128 && p->spin_max) {
+			shm_relax();
+			continue;
+		}
+		if ((n & 63) == 0) {
+			if ((rc = shm_tag_alive(p, cur)) < 0)
+				return shm_proto(p);
+			if (rc == 0 && __atomic_compare_exchange_n(lk, &cur, p->tag, 0,
+			                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				return 0;   /* the holder died: its stores are all complete */
+			if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+				return IPC_EOF;
+			if (deadline >= 0 && (deadline > 0 || n > 1024) &&
+			    (rc = ipc__expired(deadline)) != 0)
+				return rc;
+		}
+		if (n < 4096) {
+			sched_yield();
+		} else {
+			struct timespec nap = { 0, 200000 };
+
+			nanosleep(&nap, NULL);
+		}
+	}
+}
+
+static void
+shm_unlock(uint32_t *lk)
+{
+	__atomic_store_n(lk, 0, __ATOMIC_RELEASE);
+}
+
+/* --- copies with wrap-around --- */
+
+static void
+shm_put(struct shm_priv *p, unsigned char *ring, uint64_t pos, const void *src, size_t n)
+{
+	size_t off = (size_t)(pos & p->mask), first = (size_t)p->cap - off;
+
+	if (n <= first) {
+		memcpy(ring + off, src, n);
+	} else {
+		memcpy(ring + off, src, first);
+		memcpy(ring, (const unsigned char *)src + first, n - first);
+	}
+}
+
+static void
+shm_get(struct shm_priv *p, const unsigned char *ring, uint64_t pos, void *dst, size_t n)
+{
+	size_t off = (size_t)(pos & p->mask), first = (size_t)p->cap - off;
+
+	if (n <= first) {
+		memcpy(dst, ring + off, n);
+	} else {
+		memcpy(dst, ring + off, first);
+		memcpy((unsigned char *)dst + first, ring, n - first);
+	}
+}
+
+static uint32_t *
+shm_rstate(struct shm_priv *p, unsigned char *ring, uint64_t pos)
+{
+	return (uint32_t *)(void *)(ring + (pos & p->mask));
+}
+
+static uint32_t *
+shm_rlen(struct shm_priv *p, unsigned char *ring, uint64_t pos)
+{
+	return (uint32_t *)(void *)(ring + (pos & p->mask) + 4);
+}
+
+static uint64_t
+shm_need(uint64_t len)
+{
+	return SHM_RECHDR + ((len + 7) & ~(uint64_t)7);
+}
+
+/* Length of the record at @p pos, checked to lie within [pos, limit]. */
+static int
+shm_reclen(struct shm_priv *p, unsigned char *ring, uint64_t pos, uint64_t limit,
+           uint64_t *need)
+{
+	uint32_t len = __atomic_load_n(shm_rlen(p, ring, pos), __ATOMIC_RELAXED);
+
+	if (len > p->cap - SHM_RECHDR)
+		return -EPROTO;
+	*need = shm_need(len);
+	if (pos + *need > limit)
+		return -EPROTO;
+	return (int)len;
+}
+
+/* --- send --- */
+
+/* Under plock: free DONE/ABANDONED records at head, and READING records
+ * whose reader died when @p reap. Returns 0 or -EPROTO. */
+static int
+shm_reclaim(struct shm_priv *p, struct shm_ring *r, unsigned char *ring,
+            uint64_t tail, int reap)
+{
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_ACQUIRE);
+	uint64_t start = h, need;
+
+	if (rp < h || rp > tail || (rp & 7))
+		return -EPROTO;
+	while (h < rp) {
+		uint32_t st = __atomic_load_n(shm_rstate(p, ring, h), __ATOMIC_ACQUIRE);
+
+		if (shm_reclen(p, ring, h, rp, &need) < 0)
+			return -EPROTO;
+		if ((st & 7) == R_READING) {
+			int alive;
+
+			if (!reap)
+				break;
+			if ((alive = shm_tag_alive(p, st >> 3)) < 0)
+				return -EPROTO;
+			if (alive)
+				break;
+			/* The reader died holding it: the message is lost. */
+			if (!__atomic_compare_exchange_n(shm_rstate(p, ring, h), &st, R_DONE, 0,
+			                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				continue;
+		} else if ((st & 7) != R_DONE && (st & 7) != R_ABANDONED) {
+			return -EPROTO;
+		}
+		h += need;
+	}
+	if (h != start)
+		__atomic_store_n(&r->head, h, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static ssize_t
+shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_txring(p);
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned char *ring = shm_data(p, ri);
+	uint64_t need = shm_need(len), tail, head;
+	size_t half;
+	int rc;
+
+	if ((rc = shm_lock(ch, &r->plock, deadline)) < 0)
+		return rc;
+	if (ipc__crash_at("shm-send-locked"))
+		_exit(99);
+	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	if (tail < head || tail - head > p->cap || ((tail | head) & 7)) {
+		shm_unlock(&r->plock);
+		return shm_proto(p);
+	}
+	if (tail + need - head > p->cap) {
+		if (shm_reclaim(p, r, ring, tail, reap) < 0) {
+			shm_unlock(&r->plock);
+			return shm_proto(p);
+		}
+		head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		if (tail + need - head > p->cap) {
+			shm_unlock(&r->plock);
+			return SHM_BLOCKED;
+		}
+	}
+	/* Header first, then the reservation becomes visible. */
+	__atomic_store_n(shm_rlen(p, ring, tail), (uint32_t)len, __ATOMIC_RELAXED);
+	__atomic_store_n(shm_rstate(p, ring, tail), p->tag << 3 | R_WRITING, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->tail, tail + need, __ATOMIC_RELEASE);
+	shm_unlock(&r->plock);
+	if (ipc__crash_at("shm-send-reserved"))
+		_exit(99);
+	half = len / 2;
+	shm_put(p, ring, tail + SHM_RECHDR, buf, half);
+	if (ipc__crash_at("shm-send-midcopy"))
+		_exit(99);
+	shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half, len - half);
+	__atomic_store_n(shm_rstate(p, ring, tail), R_COMMITTED, __ATOMIC_RELEASE);
+	shm_notify(p, ri, EC_DATA);
+	return (ssize_t)len;
+}
+
+/* --- receive --- */
+
+/* Under clock: find the next COMMITTED record, skipping dead writers' ones.
+ * Returns its length with *pos set, SHM_BLOCKED, or a negative code. */
+static int
+shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *pos,
+         uint64_t *needp, int reap)
+{
+	for (;;) {
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_RELAXED);
+		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		uint64_t need;
+		uint32_t st;
+		int len, alive;
+
+		if (rp > tail || tail - rp > p->cap || ((rp | tail) & 7))
+			return -EPROTO;
+		if (rp == tail)
+			return SHM_BLOCKED;
+		st = __atomic_load_n(shm_rstate(p, ring, rp), __ATOMIC_ACQUIRE);
+		if ((len = shm_reclen(p, ring, rp, tail, &need)) < 0)
+			return -EPROTO;
+		switch (st & 7) {
+		case R_COMMITTED:
+			if (st != R_COMMITTED)
+				return -EPROTO;
+			*pos = rp;
+			*needp = need;
+			return len;
+		case R_WRITING:
+			if (!reap)
+				return SHM_BLOCKED;
+			if ((alive = shm_tag_alive(p, st >> 3)) < 0)
+				return -EPROTO;
+			if (alive)
+				return SHM_BLOCKED;
+			if (!__atomic_compare_exchange_n(shm_rstate(p, ring, rp), &st, R_ABANDONED,
+			                                 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				continue;
+			__atomic_store_n(&r->rpos, rp + need, __ATOMIC_RELEASE);
+			continue;
+		default:
+			return -EPROTO;
+		}
+	}
+}
+
+static ssize_t
+shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadline, int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_rxring(p);
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned char *ring = shm_data(p, ri);
+	uint64_t pos, need;
+	size_t half;
+	int len, rc;
+
+	/* Cheap look without the lock: nothing there at all. */
+	if (!reap && __atomic_load_n(&r->rpos, __ATOMIC_RELAXED) ==
+	             __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE))
+		return SHM_BLOCKED;
+	if ((rc = shm_lock(ch, &r->clock, deadline)) < 0)
+		return rc;
+	if (ipc__crash_at("shm-recv-locked"))
+		_exit(99);
+	len = shm_next(p, r, ring, &pos, &need, reap);
+	if (len < 0) {
+		shm_unlock(&r->clock);
+		if (len == -EPROTO)
+			return shm_proto(p);
+		if (reap)
+			shm_notify(p, ri, EC_SPACE);    /* abandoned records may be freed */
+		return len;
+	}
+	if (peek || (size_t)len > cap) {
+		shm_unlock(&r->clock);
+		return peek ? len : -EMSGSIZE;
+	}
+	__atomic_store_n(shm_rstate(p, ring, pos), p->tag << 3 | R_READING, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
+	shm_unlock(&r->clock);
+	if (ipc__crash_at("shm-recv-claimed"))
+		_exit(99);
+	half = (size_t)len / 2;
+	shm_get(p, ring, pos + SHM_RECHDR, buf, half);
+	if (ipc__crash_at("shm-recv-midcopy"))
+		_exit(99);
+	shm_get(p, ring, pos + SHM_RECHDR + half, (unsigned char *)buf + half,
+	        (size_t)len - half);
+	__atomic_store_n(shm_rstate(p, ring, pos), R_DONE, __ATOMIC_RELEASE);
+	shm_notify(p, ri, EC_SPACE);
+	return len;
+}
+
+/* --- waiting --- */
+
+/* Would a retry make progress? Read-only, every offset masked. */
+static int
+shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
+{
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned char *ring = shm_data(p, ri);
+
+	if (which == EC_DATA) {
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_SEQ_CST);
+
+		if (rp == __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST))
+			return 0;
+		return (__atomic_load_n(shm_rstate(p, ring, rp), __ATOMIC_SEQ_CST) & 7) != R_WRITING;
+	} else {
+		uint64_t h = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
+		uint32_t k;
+
+		if (t + need - h <= p->cap)
+			return 1;
+		if (h == __atomic_load_n(&r->rpos, __ATOMIC_SEQ_CST))
+			return 0;
+		k = __atomic_load_n(shm_rstate(p, ring, h), __ATOMIC_SEQ_CST) & 7;
+		return k == R_DONE || k == R_ABANDONED;
+	}
+}
+
+/* Spin a little, then sleep on the eventcount. Returns 0 to retry (after a
+ * sleep that timed out *slept is set), or -EAGAIN / -ETIMEDOUT / IPC_EOF. */
+static int
+shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline, int *slept)
+{
+	struct shm_priv *p = ch->priv;
+	struct shm_ec *ec = &p->seg->ring[ri].ec[which];
+	uint32_t *mine = &p->seg->slot[p->slot].waiting[ri * 2 + which];
+	int64_t ns = SHM_WAIT_NS;
+	uint32_t e;
+	int i, spin = p->spin;
+
+	*slept = 0;
+	if (deadline == 0)
+		return -EAGAIN;
+	if (spin == 0 && p->spin_max && (++p->misses & 15) == 0)
+		spin = 64;  /* probe now and then whether spinning pays again */
+	for (i = 0; i < spin; i++) {
+		shm_relax();
+		if (shm_ready(p, ri, which, need)) {
+			p->spin = p->spin * 2 + 32 > p->spin_max ? p->spin_max : p->spin * 2 + 32;
+			return 0;
+		}
+	}
+	p->spin /= 2;
+	e = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE);
+	__atomic_fetch_add(&ec->waiters, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
+	if (!shm_ready(p, ri, which, need) &&
+	    !atomic_load_explicit(&ch->shut, memory_order_acquire)) {
+		if (deadline > 0) {
+			int64_t left = deadline - ipc__now_ns();
+
+			if (left < ns)
+				ns = left > 0 ? left : 0;
+		}
+		if (ns > 0)
+			shm_futex_wait(&ec->epoch, e, ns);
+		*slept = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE) == e;
+	}
+	__atomic_fetch_sub(mine, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_SEQ_CST);
+	if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+		return IPC_EOF;
+	return ipc__expired(deadline);
+}
+
+static ssize_t
+shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
+{
+	struct shm_priv *p = ch->priv;
+	long long deadline = ipc_deadline(timeout_ms);
+	int reap = 0, slept, rc;
+	ssize_t n;
+
+	if ((rc = shm_enter(ch)) < 0)
+		return rc;
+	if (len > p->cap - SHM_RECHDR || len > UINT32_MAX)
+		return -EMSGSIZE;
+	for (;;) {
+		if (shm_peer_gone(p, reap))
+			return -EPIPE;
+		n = shm_try_send(ch, buf, len, deadline, reap);
+		if (n != SHM_BLOCKED)
+			return n;
+		if (!reap) {
+			reap = 1;   /* look for dead readers' records once before sleeping */
+			continue;
+		}
+		if ((rc = shm_block(ch, shm_txring(p), EC_SPACE, shm_need(len), deadline,
+		                    &slept)) < 0)
+			return rc;
+		reap = slept;
+	}
+}
+
+static ssize_t
+shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms)
+{
+	struct shm_priv *p = ch->priv;
+	long long deadline = ipc_deadline(timeout_ms);
+	int reap = 0, slept, rc;
+	ssize_t n;
+
+	if ((rc = shm_enter(ch)) < 0)
+		return rc;
+	for (;;) {
+		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
+		if (n != SHM_BLOCKED)
+			return n;
+		if (!reap) {
+			reap = 1;
+			continue;
+		}
+		/* Nothing committed: an end when nobody is left to send. The
+		 * check is made after the ring was seen empty, and a closing
+		 * peer commits before it leaves, so nothing sent is lost. */
+		if (shm_peer_gone(p, 0)) {
+			n = shm_try_recv(ch, buf, cap, peek, deadline, 1);
+			return n == SHM_BLOCKED ? IPC_EOF : n;
+		}
+		if ((rc = shm_block(ch, shm_rxring(p), EC_DATA, 0, deadline, &slept)) < 0)
+			return rc;
+		reap = slept;
+	}
+}
+
+static ssize_t
+shm_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+{
+	return shm_recv_common(ch, buf, cap, 0, timeout_ms);
+}
+
+static ssize_t
+shm_recv_size(ipc_channel *ch, int timeout_ms)
+{
+	return shm_recv_common(ch, NULL, 0, 1, timeout_ms);
+}
+
+static void
+shm_shutdown(ipc_channel *ch)
+{
+	struct shm_priv *p = ch->priv;
+
+	if (p->seg)
+		shm_wake_all(p->seg);
+}
+
+/* --- doorbell for ipc_fd() --- */
+
+/* Each attacher that asks for ipc_fd() binds a datagram socket in the
+ * abstract namespace named after the object's random key, its slot and its
+ * generation. A sender that commits while the receiving ring has pollers
+ * sends one empty datagram to each armed attacher of the other side and
+ * disarms it; the receiver re-arms when a drain ends in -EAGAIN. */
+static void
+shm_bell_addr(struct shm_priv *p, unsigned slot, uint32_t gen, struct sockaddr_un *sa,
+              socklen_t *len)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "libipc-shm/%016llx/%u/%u",
+	             (unsigned long long)__atomic_load_n(&p->seg->meta.bellkey,
+	                                                 __ATOMIC_RELAXED), slot, gen);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+static void
+shm_ring_bells(struct shm_priv *p, int r)
+{
+	int side = r == 0 ? SIDE_B : SIDE_A;    /* the side receiving on ring r */
+	struct sockaddr_un sa;
+	socklen_t salen;
+	unsigned i;
+	int s = -1;
+
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		struct shm_slot *sl = &p->seg->slot[i];
+
+		if (__atomic_load_n(&sl->side, __ATOMIC_ACQUIRE) != (uint32_t)side ||
+		    !__atomic_load_n(&sl->bell, __ATOMIC_ACQUIRE))
+			continue;
+		if (!__atomic_exchange_n(&sl->bell, 0, __ATOMIC_ACQ_REL))
+			continue;
+		__atomic_fetch_sub(&p->seg->ring[r].ec[EC_DATA].pollers, 1, __ATOMIC_SEQ_CST);
+		if (s < 0 && (s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+			return;
+		shm_bell_addr(p, i, __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE), &sa, &salen);
+		sendto(s, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+	}
+	if (s >= 0)
+		close(s);
+}
+
+static int
+shm_fd(const ipc_channel *cch)
+{
+	ipc_channel *ch = (ipc_channel *)cch;
+	struct shm_priv *p = ch->priv;
+	struct sockaddr_un sa;
+	socklen_t salen;
+	int s, rc;
+
+	if ((rc = shm_enter(ch)) < 0)
+		return rc;
+	if (p->bellfd >= 0)
+		return p->bellfd;
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	shm_bell_addr(p, (unsigned)p->slot, p->tag >> 7, &sa, &salen);
+	if (bind(s, (struct sockaddr *)&sa, salen) < 0) {
+		rc = -errno;
+		close(s);
+		return rc;
+	}
+	p->bellfd = s;
+	/* Armed from the start, and readable at once: the caller drains. */
+	if (!__atomic_exchange_n(&p->seg->slot[p->slot].bell, 1, __ATOMIC_SEQ_CST))
+		__atomic_fetch_add(&p->seg->ring[shm_rxring(p)].ec[EC_DATA].pollers, 1,
+		                   __ATOMIC_SEQ_CST);
+	sendto(s, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
+	return s;
+}
+
+/* --- open / close --- */
+
+static int
+shm_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '/' && n >= 2 && n <= NAME_MAX && !strchr(name + 1, '/');
+}
+
+static int
+shm_same_object(const char *name, int fd)
+{
+	struct stat a, b;
+	int fd2 = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	int same;
+
+	if (fd2 < 0)
+		return 0;
+	same = fstat(fd, &a) == 0 && fstat(fd2, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+	close(fd2);
+	return same;
+}
+
+/* The name exists: remove it when whoever made it is gone (no side-A
+ * attacher holds its lock), else -EEXIST. 0 means "try creating again". */
+static int
+shm_take_stale(const char *name)
+{
+	struct shm_seg *seg;
+	struct stat st;
+	int fd, rc = 0;
+	unsigned i;
+
+	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -EEXIST;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+	    shm_byte_lock(fd, 0, F_OFD_SETLK, F_WRLCK) < 0) {
+		close(fd);
+		return -EEXIST;
+	}
+	if (st.st_size >= (off_t)SHM_HDR) {
+		seg = mmap(NULL, SHM_HDR, PROT_READ, MAP_SHARED, fd, 0);
+		if (seg == MAP_FAILED) {
+			close(fd);
+			return -EEXIST;
+		}
+		for (i = 1; i < SHM_NSLOTS && rc == 0; i++)
+			if (__atomic_load_n(&seg->slot[i].side, __ATOMIC_ACQUIRE) == SIDE_A &&
+			    shm_byte_held(fd, i))
+				rc = -EEXIST;
+		munmap(seg, SHM_HDR);
+	}
+	if (rc == 0 && shm_same_object(name, fd))
+		shm_unlink(name);
+	close(fd);
+	return rc;
+}
+
+static uint64_t
+shm_random(void)
+{
+	uint64_t v = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &v, sizeof(v)) != sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	return v ^ (uint64_t)ipc__now_ns() ^ (uint64_t)getpid() << 32;
+}
+
+static int
+shm_create(ipc_channel *ch, const ipc_options *opt)
+{
+	struct shm_priv *p = ch->priv;
+	uint64_t cap = SHM_MIN_CAP;
+	size_t total;
+	int attempt, rc;
+
+	if (opt->capacity > SHM_MAX_CAP)
+		return -EINVAL;
+	while (cap < opt->capacity)
+		cap <<= 1;
+	total = SHM_HDR + 2 * (size_t)cap;
+	for (attempt = 0;; attempt++) {
+		if (attempt == 8)
+			return -EEXIST;
+		p->fd = shm_open(p->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (p->fd < 0) {
+			if (errno != EEXIST)
+				return -errno;
+			if ((rc = shm_take_stale(p->name)) < 0)
+				return rc;
+			continue;
+		}
+		/* Slot 0 is the creator's; a racer judging the new object stale
+		 * may hold it for a moment: then start over. */
+		if (shm_byte_lock(p->fd, 0, F_OFD_SETLK, F_WRLCK) == 0)
+			break;
+		close(p->fd);
+		p->fd = -1;
+	}
+	p->created = 1;
+	if (fchmod(p->fd, opt->mode) < 0 || ftruncate(p->fd, (off_t)total) < 0)
+		return -errno;
+	if ((rc = posix_fallocate(p->fd, 0, (off_t)total)) != 0)
+		return -rc;
+	p->seg = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	if (p->seg == MAP_FAILED) {
+		p->seg = NULL;
+		return -errno;
+	}
+	p->size = total;
+	p->cap = cap;
+	p->mask = cap - 1;
+	p->seg->meta.version = SHM_VERSION;
+	p->seg->meta.hdr_size = SHM_HDR;
+	p->seg->meta.nslots = SHM_NSLOTS;
+	p->seg->meta.capacity = cap;
+	p->seg->meta.total = total;
+	p->seg->meta.bellkey = shm_random();
+	/* Slot 0's lock is already ours. */
+	p->seg->slot[0].gen = 1;
+	p->seg->slot[0].pid = (uint32_t)getpid();
+	p->seg->slot[0].side = SIDE_A;
+	p->slot = 0;
+	p->tag = 1u << 7;
+	p->side = SIDE_A;
+	p->slot_pid = getpid();
+	p->seg->meta.ever[SIDE_A] = 1;
+	p->seg->meta.live[SIDE_A] = 1;
+	if (ipc__crash_at("shm-create-init"))
+		_exit(99);
+	__atomic_store_n(&p->seg->meta.magic, SHM_MAGIC, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int
+shm_attach(ipc_channel *ch, const ipc_options *opt)
+{
+	struct shm_priv *p = ch->priv;
+	long long deadline = ipc_deadline(opt->open_timeout_ms);
+	struct timespec nap = { 0, 100000 };
+	struct shm_seg *hdr = NULL;
+	struct shm_meta m;
+	struct stat st;
+	unsigned n;
+	int rc;
+
+	if ((p->fd = shm_open(p->name, O_RDWR | O_CLOEXEC, 0)) < 0)
+		return -errno;
+	for (n = 1;; n++) {
+		if (fstat(p->fd, &st) < 0)
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return -ENOTSUP;
+		if (st.st_uid != geteuid() && st.st_uid != 0)
+			return -EACCES;
+		if (!hdr && st.st_size >= (off_t)SHM_HDR) {
+			hdr = mmap(NULL, SHM_HDR, PROT_READ, MAP_SHARED, p->fd, 0);
+			if (hdr == MAP_FAILED)
+				return -errno;
+		}
+		if (hdr && __atomic_load_n(&hdr->meta.magic, __ATOMIC_ACQUIRE) == SHM_MAGIC)
+			break;
+		/* Not initialised yet. Its creator may have died half-way and
+		 * another taken the name over: follow the name. */
+		if ((n & 15) == 0 && !shm_same_object(p->name, p->fd)) {
+			int fd = shm_open(p->name, O_RDWR | O_CLOEXEC, 0);
+
+			if (fd >= 0) {
+				close(p->fd);
+				p->fd = fd;
+				if (hdr)
+					munmap(hdr, SHM_HDR);
+				hdr = NULL;
+				continue;
+			}
+		}
+		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+			rc = IPC_EOF;
+		else if (deadline > 0 && ipc__now_ns() + nap.tv_nsec >= deadline)
+			rc = -ETIMEDOUT;
+		else
+			rc = 0;
+		if (rc) {
+			if (hdr)
+				munmap(hdr, SHM_HDR);
+			return rc;
+		}
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 10000000)
+			nap.tv_nsec *= 2;
+	}
+	memcpy(&m, &hdr->meta, sizeof(m));
+	munmap(hdr, SHM_HDR);
+	if (m.version != SHM_VERSION || m.hdr_size != SHM_HDR || m.nslots != SHM_NSLOTS ||
+	    m.capacity < SHM_MIN_CAP || m.capacity > SHM_MAX_CAP ||
+	    (m.capacity & (m.capacity - 1)) || m.total != SHM_HDR + 2 * m.capacity ||
+	    fstat(p->fd, &st) < 0 || (uint64_t)st.st_size != m.total)
+		return -EPROTO;
+	p->seg = mmap(NULL, (size_t)m.total, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	if (p->seg == MAP_FAILED) {
+		p->seg = NULL;
+		return -errno;
+	}
+	p->size = (size_t)m.total;
+	p->cap = m.capacity;
+	p->mask = m.capacity - 1;
+	return shm_claim_slot(p, SIDE_B, 1);
+}
+
+static int
+shm_ncpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+static int
+shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
+{
+	struct shm_priv *p = ch->priv;
+
+	p->fd = -1;
+	p->bellfd = -1;
+	p->slot = -1;
+	if (flags & (IPC_RAW | IPC_ANY_UID))
+		return -EINVAL;
+	if (!shm_name_ok(addr))
+		return -EINVAL;
+	if (!(p->name = strdup(addr)))
+		return -ENOMEM;
+	pthread_once(&shm_once, shm_init_once);
+	p->forks = __atomic_load_n(&shm_forks, __ATOMIC_RELAXED);
+	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
+	p->spin = p->spin_max / 4;
+	if (flags & IPC_CREATE)
+		return shm_create(ch, opt);
+	return shm_attach(ch, opt);
+}
+
+static void
+shm_close(ipc_channel *ch)
+{
+	struct shm_priv *p = ch->priv;
+	int own = !ipc_channel_foreign(ch);
+
+	/* The slot belongs to the process that claimed it: the opener, or a
+	 * forked child that re-attached. A child that never re-attached
+	 * shares the parent's slot and leaves it alone. */
+	if (p->seg && p->slot >= 0 && p->slot_pid == getpid())
+		shm_release_slot(p);
+	if (p->created && own && p->fd >= 0 && shm_same_object(p->name, p->fd))
+		shm_unlink(p->name);
+	if (p->seg)
+		munmap(p->seg, p->size ? p->size : SHM_HDR);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->bellfd >= 0)
+		close(p->bellfd);
+	free(p->name);
+	p->seg = NULL;
+	p->fd = p->bellfd = -1;
+	p->name = NULL;
+}
+
+const struct ipc_driver ipc__drv_shm = {
+	.abi       = IPC_DRIVER_ABI,
+	.scheme    = "shm",
+	.priv_size = sizeof(struct shm_priv),
+	.open      = shm_open_ch,
+	.send      = shm_send,
+	.recv      = shm_recv,
+	.recv_size = shm_recv_size,
+	.fd        = shm_fd,
+	.shutdown  = shm_shutdown,
+	.close     = shm_close,
+};
