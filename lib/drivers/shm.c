@@ -160,6 +160,8 @@ struct shm_priv {
 	int              spin, spin_max;
 	unsigned         misses;
 	int64_t          live_at;    /* when peer liveness was last looked at */
+	int64_t          reap_at;    /* when record holders were last looked at */
+	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
 	int              peer_gone;  /* its answer */
 };
 
@@ -383,6 +385,9 @@ shm_release_slot(struct shm_priv *p)
 	__atomic_fetch_sub(&seg->meta.live[p->side], 1, __ATOMIC_SEQ_CST);
 	shm_byte_lock(p->fd, (unsigned)p->slot, F_OFD_SETLK, F_UNLCK);
 	shm_wake_all(seg);
+	/* pollers of the other side must look too: they may read the end */
+	if (__atomic_load_n(&seg->ring[shm_txring(p)].ec[EC_DATA].pollers, __ATOMIC_SEQ_CST))
+		shm_ring_bells(p, shm_txring(p));
 	p->slot = -1;
 	p->tag = 0;
 }
@@ -766,7 +771,7 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline,
 	struct shm_priv *p = ch->priv;
 	struct shm_ec *ec = &p->seg->ring[ri].ec[which];
 	uint32_t *mine = &p->seg->slot[p->slot].waiting[ri * 2 + which];
-	int64_t ns = SHM_WAIT_NS;
+	int64_t ns = p->wait_ns;
 	uint32_t e;
 	int i, spin = p->spin;
 
@@ -805,12 +810,25 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline,
 	return ipc__expired(deadline);
 }
 
+/* Looking at a record holder's liveness costs a system call: do it after a
+ * sleep that timed out, or at most every SHM_LIVE_NS otherwise. */
+static int
+shm_reap_due(struct shm_priv *p, int slept)
+{
+	int64_t now = shm_coarse_ns();
+
+	if (!slept && now - p->reap_at < SHM_LIVE_NS)
+		return 0;
+	p->reap_at = now;
+	return 1;
+}
+
 static ssize_t
 shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 {
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
-	int reap = 0, slept, rc;
+	int reap = 0, slept = 0, rc;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch)) < 0)
@@ -818,20 +836,35 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	if (len > p->cap - SHM_RECHDR || len > UINT32_MAX)
 		return -EMSGSIZE;
 	for (;;) {
-		if (shm_peer_gone(p, reap))
+		if (shm_peer_gone(p, slept))
 			return -EPIPE;
 		n = shm_try_send(ch, buf, len, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
-		if (!reap) {
-			reap = 1;   /* look for dead readers' records once before sleeping */
+		if (!reap && shm_reap_due(p, slept)) {
+			reap = 1;   /* free what dead readers held, then retry */
 			continue;
 		}
 		if ((rc = shm_block(ch, shm_txring(p), EC_SPACE, shm_need(len), deadline,
 		                    &slept)) < 0)
 			return rc;
-		reap = slept;
+		reap = 0;
 	}
+}
+
+/* ipc_fd(): a drain ended in -EAGAIN, so arm the doorbell again. Returns
+ * non-zero when data came in meanwhile and the caller should look again. */
+static int
+shm_rearm(struct shm_priv *p)
+{
+	char c;
+	int ri = shm_rxring(p);
+
+	while (recv(p->bellfd, &c, 1, MSG_DONTWAIT) >= 0)
+		;
+	if (!__atomic_exchange_n(&p->seg->slot[p->slot].bell, 1, __ATOMIC_SEQ_CST))
+		__atomic_fetch_add(&p->seg->ring[ri].ec[EC_DATA].pollers, 1, __ATOMIC_SEQ_CST);
+	return shm_ready(p, ri, EC_DATA, 0) || shm_peer_gone(p, 0);
 }
 
 static ssize_t
@@ -839,7 +872,7 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 {
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
-	int reap = 0, slept, rc;
+	int reap = 0, slept = 0, rearmed = 0, rc;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch)) < 0)
@@ -848,20 +881,26 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
-		if (!reap) {
-			reap = 1;
+		if (!reap && shm_reap_due(p, slept)) {
+			reap = 1;   /* skip records of writers that died, then retry */
 			continue;
 		}
 		/* Nothing committed: an end when nobody is left to send. The
 		 * check is made after the ring was seen empty, and a closing
 		 * peer commits before it leaves, so nothing sent is lost. */
-		if (shm_peer_gone(p, 0)) {
+		if (shm_peer_gone(p, slept)) {
 			n = shm_try_recv(ch, buf, cap, peek, deadline, 1);
 			return n == SHM_BLOCKED ? IPC_EOF : n;
 		}
-		if ((rc = shm_block(ch, shm_rxring(p), EC_DATA, 0, deadline, &slept)) < 0)
+		rc = shm_block(ch, shm_rxring(p), EC_DATA, 0, deadline, &slept);
+		if (rc == -EAGAIN && p->bellfd >= 0 && !rearmed) {
+			rearmed = 1;
+			if (shm_rearm(p))
+				continue;
+		}
+		if (rc < 0)
 			return rc;
-		reap = slept;
+		reap = 0;
 	}
 }
 
@@ -1209,6 +1248,13 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	p->forks = __atomic_load_n(&shm_forks, __ATOMIC_RELAXED);
 	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
 	p->spin = p->spin_max / 4;
+	p->wait_ns = SHM_WAIT_NS;
+	/* Test-only: lengthen the sleeps so that a lost wake-up shows as a
+	 * timeout instead of being covered by the periodic liveness check. */
+	if (getenv("IPC_SHM_TEST_WAIT_MS"))
+		p->wait_ns = atoll(getenv("IPC_SHM_TEST_WAIT_MS")) * 1000000;
+	if (p->wait_ns <= 0)
+		p->wait_ns = SHM_WAIT_NS;
 	if (flags & IPC_CREATE)
 		return shm_create(ch, opt);
 	return shm_attach(ch, opt);
