@@ -1,6 +1,7 @@
 /* The stream layer shared by every byte-stream transport (pipe, FIFO, fd:,
  * unix, tcp): hello, length-prefixed frames, read-ahead, committed tails.
  * doc/wire-format.md describes the bytes. */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -129,6 +130,16 @@ raw_writev(struct ipc__stream *s, struct iovec *iov, int n)
 	return r;
 }
 
+/* A non-blocking descriptor just said EAGAIN: with timeout 0 that is the
+ * answer (no poll needed), else wait for it. */
+static int
+wait_more(ipc_channel *ch, int fd, short events, long long deadline)
+{
+	if (deadline == 0)
+		return atomic_load_explicit(&ch->shut, memory_order_acquire) ? IPC_EOF : -EAGAIN;
+	return ipc_wait_fd(ch, fd, events, deadline);
+}
+
 /* Drop @p n written bytes from the front of an iovec array. */
 static int
 iov_advance(struct iovec **iov, int *n, size_t done)
@@ -148,11 +159,16 @@ iov_advance(struct iovec **iov, int *n, size_t done)
 /* Write iov until done or the deadline. @p *written counts bytes out.
  * @return 0 when all is out, or the reason it stopped. */
 static int
-write_all(ipc_channel *ch, struct iovec *iov, int n, long long deadline, size_t *written)
+write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
+          size_t *written)
 {
 	struct ipc__stream *s = &ch->st;
+	struct iovec v[2], *iov = v;
 	ssize_t r;
 	int rc;
+
+	assert(n <= 2);
+	memcpy(v, src, (size_t)n * sizeof(*v));   /* the caller's array stays whole */
 
 	while (n) {
 		if (s->wkind == IPC__FD_BLOCKING &&
@@ -167,7 +183,7 @@ write_all(ipc_channel *ch, struct iovec *iov, int n, long long deadline, size_t 
 		if (r == 0 || (r != -EAGAIN && r != -EINTR))
 			return r == 0 ? -EPIPE : (int)r;
 		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 	return 0;
@@ -246,7 +262,7 @@ raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
 		if (r != -EAGAIN && r != -EINTR)
 			return r;
 		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 }
@@ -359,7 +375,7 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
 			return IPC_EOF;
 		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
+		    (rc = wait_more(ch, s->rfd, POLLIN, deadline)) < 0)
 			return rc;
 	}
 }
