@@ -150,12 +150,17 @@ struct shm_priv {
 	struct shm_seg  *seg;
 	size_t           size;       /* mapping length */
 	uint64_t         cap, mask;  /* our own copies, never re-read */
+	uint64_t         max_msg;    /* largest message we send */
 	int              side;
 	int              slot;
 	uint32_t         tag;
 	int              created;    /* this process made the name */
 	pid_t            slot_pid;   /* the process that claimed the slot */
-	unsigned         forks;      /* shm_forks when we attached */
+	struct shm_priv *next;       /* in shm_list */
+	int              listed;
+	int              child_fd;   /* during fork(): the child's description */
+	int              child_slot;
+	uint32_t         child_tag;
 	int              broken;     /* sticky -EPROTO */
 	int              spin, spin_max;
 	unsigned         misses;
@@ -165,19 +170,18 @@ struct shm_priv {
 	int              peer_gone;  /* its answer */
 };
 
-static unsigned shm_forks;
+static pthread_mutex_t shm_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shm_priv *shm_list;   /* open channels, for fork() */
 static pthread_once_t shm_once = PTHREAD_ONCE_INIT;
 
-static void
-shm_atfork_child(void)
-{
-	__atomic_fetch_add(&shm_forks, 1, __ATOMIC_RELAXED);
-}
+static void shm_fork_prepare(void);
+static void shm_fork_parent(void);
+static void shm_fork_child(void);
 
 static void
 shm_init_once(void)
 {
-	pthread_atfork(NULL, NULL, shm_atfork_child);
+	pthread_atfork(shm_fork_prepare, shm_fork_parent, shm_fork_child);
 }
 
 static inline void
@@ -327,17 +331,17 @@ shm_peer_gone(struct shm_priv *p, int force)
 	return p->peer_gone;
 }
 
-/* Take the first free attacher slot for @p side (kernel-arbitrated). */
+/* Take the first free attacher slot for @p side through @p fd
+ * (kernel-arbitrated). */
 static int
-shm_claim_slot(struct shm_priv *p, int side, unsigned first)
+shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_t *tag)
 {
-	struct shm_seg *seg = p->seg;
 	unsigned i, k;
 
 	for (i = first; i < SHM_NSLOTS; i++) {
 		struct shm_slot *s = &seg->slot[i];
 		uint32_t gen;
-		int rc = shm_byte_lock(p->fd, i, F_OFD_SETLK, F_WRLCK);
+		int rc = shm_byte_lock(fd, i, F_OFD_SETLK, F_WRLCK);
 
 		if (rc == -EAGAIN || rc == -EACCES)
 			continue;
@@ -360,15 +364,25 @@ shm_claim_slot(struct shm_priv *p, int side, unsigned first)
 		__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
 		__atomic_store_n(&s->pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&s->side, (uint32_t)side, __ATOMIC_RELEASE);
-		p->slot = (int)i;
-		p->tag = gen << 7 | i;
-		p->side = side;
-		p->slot_pid = getpid();
+		*tag = gen << 7 | i;
 		__atomic_store_n(&seg->meta.ever[side], 1, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&seg->meta.live[side], 1, __ATOMIC_SEQ_CST);
-		return 0;
+		return (int)i;
 	}
 	return -EUSERS;
+}
+
+static int
+shm_claim_slot(struct shm_priv *p, int side, unsigned first)
+{
+	int i = shm_claim_slot_fd(p->seg, p->fd, side, first, &p->tag);
+
+	if (i < 0)
+		return i;
+	p->slot = i;
+	p->side = side;
+	p->slot_pid = getpid();
+	return 0;
 }
 
 /* Leave our slot: peers see one attacher fewer at once, then get woken. */
@@ -392,33 +406,72 @@ shm_release_slot(struct shm_priv *p)
 	p->tag = 0;
 }
 
-/* After fork() the child shares our open file description, hence our
- * liveness. Give it its own: a fresh description of the same object and a
- * slot of its own on the same side. */
-static int
-shm_refork(struct shm_priv *p)
+/* fork(): the child would share our open file description, hence our
+ * liveness, and our close() would drop its lock. So before the fork, each
+ * channel gets a second description of the object and a slot of its own on
+ * the same side, held for the child; the parent closes its copy after the
+ * fork (the child's copy keeps the lock), and the child switches to it. */
+static void
+shm_fork_prepare(void)
 {
+	struct shm_priv *p;
 	char path[64];
-	int fd, old = p->fd, rc;
 
-	p->forks = __atomic_load_n(&shm_forks, __ATOMIC_RELAXED);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", old);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return 0;   /* no /proc: keep sharing the parent's liveness */
-	p->fd = fd;
-	if ((rc = shm_claim_slot(p, p->side, 0)) < 0) {
-		p->fd = old;
-		close(fd);
-		return rc;
+	pthread_mutex_lock(&shm_list_lock);
+	for (p = shm_list; p; p = p->next) {
+		uint32_t tag;
+		int fd, i;
+
+		p->child_fd = -1;
+		if (!p->seg || p->slot < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;   /* no /proc: the child shares our liveness */
+		if ((i = shm_claim_slot_fd(p->seg, fd, p->side, 1, &tag)) < 0) {
+			close(fd);
+			continue;
+		}
+		p->child_fd = fd;
+		p->child_slot = i;
+		p->child_tag = tag;
 	}
-	close(old);
-	p->created = 0;
-	if (p->bellfd >= 0) {
-		close(p->bellfd);
-		p->bellfd = -1;
+}
+
+static void
+shm_fork_parent(void)
+{
+	struct shm_priv *p;
+
+	for (p = shm_list; p; p = p->next)
+		if (p->child_fd >= 0) {
+			close(p->child_fd);
+			p->child_fd = -1;
+		}
+	pthread_mutex_unlock(&shm_list_lock);
+}
+
+static void
+shm_fork_child(void)
+{
+	struct shm_priv *p;
+
+	for (p = shm_list; p; p = p->next) {
+		if (p->child_fd < 0)
+			continue;
+		close(p->fd);
+		p->fd = p->child_fd;
+		p->child_fd = -1;
+		p->slot = p->child_slot;
+		p->tag = p->child_tag;
+		p->slot_pid = getpid();
+		p->created = 0;
+		if (p->bellfd >= 0) {
+			close(p->bellfd);   /* the parent's doorbell, not ours */
+			p->bellfd = -1;
+		}
 	}
-	return 0;
+	pthread_mutex_unlock(&shm_list_lock);
 }
 
 static int
@@ -426,11 +479,7 @@ shm_enter(ipc_channel *ch)
 {
 	struct shm_priv *p = ch->priv;
 
-	if (p->broken)
-		return p->broken;
-	if (p->forks != __atomic_load_n(&shm_forks, __ATOMIC_RELAXED))
-		return shm_refork(p);
-	return 0;
+	return p->broken;
 }
 
 static int
@@ -833,7 +882,7 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 
 	if ((rc = shm_enter(ch)) < 0)
 		return rc;
-	if (len > p->cap - SHM_RECHDR || len > UINT32_MAX)
+	if (len > p->max_msg)
 		return -EMSGSIZE;
 	for (;;) {
 		if (shm_peer_gone(p, slept))
@@ -1220,6 +1269,19 @@ shm_attach(ipc_channel *ch, const ipc_options *opt)
 	return shm_claim_slot(p, SIDE_B, 1);
 }
 
+/* Without an explicit max_msg, a message may take a quarter of the ring, so
+ * that several stay in flight; an explicit one may go up to the whole ring. */
+static void
+shm_set_max(struct shm_priv *p, const ipc_options *opt)
+{
+	uint64_t whole = p->cap - SHM_RECHDR;
+
+	if (opt->max_msg == IPC__DEFAULT_MAX_MSG)
+		p->max_msg = p->cap / 4;
+	else
+		p->max_msg = opt->max_msg < whole ? opt->max_msg : whole;
+}
+
 static int
 shm_ncpus(void)
 {
@@ -1234,6 +1296,7 @@ static int
 shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 {
 	struct shm_priv *p = ch->priv;
+	int rc;
 
 	p->fd = -1;
 	p->bellfd = -1;
@@ -1245,7 +1308,7 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	if (!(p->name = strdup(addr)))
 		return -ENOMEM;
 	pthread_once(&shm_once, shm_init_once);
-	p->forks = __atomic_load_n(&shm_forks, __ATOMIC_RELAXED);
+	p->child_fd = -1;
 	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
 	p->spin = p->spin_max / 4;
 	p->wait_ns = SHM_WAIT_NS;
@@ -1255,9 +1318,16 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 		p->wait_ns = atoll(getenv("IPC_SHM_TEST_WAIT_MS")) * 1000000;
 	if (p->wait_ns <= 0)
 		p->wait_ns = SHM_WAIT_NS;
-	if (flags & IPC_CREATE)
-		return shm_create(ch, opt);
-	return shm_attach(ch, opt);
+	rc = flags & IPC_CREATE ? shm_create(ch, opt) : shm_attach(ch, opt);
+	if (rc == 0) {
+		shm_set_max(p, opt);
+		pthread_mutex_lock(&shm_list_lock);
+		p->next = shm_list;
+		shm_list = p;
+		p->listed = 1;
+		pthread_mutex_unlock(&shm_list_lock);
+	}
+	return rc;
 }
 
 static void
@@ -1266,8 +1336,20 @@ shm_close(ipc_channel *ch)
 	struct shm_priv *p = ch->priv;
 	int own = !ipc_channel_foreign(ch);
 
+	if (p->listed) {
+		struct shm_priv **pp;
+
+		pthread_mutex_lock(&shm_list_lock);
+		for (pp = &shm_list; *pp; pp = &(*pp)->next)
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		pthread_mutex_unlock(&shm_list_lock);
+		p->listed = 0;
+	}
 	/* The slot belongs to the process that claimed it: the opener, or a
-	 * forked child that re-attached. A child that never re-attached
+	 * forked child (see shm_fork_prepare). A child that could not get one
 	 * shares the parent's slot and leaves it alone. */
 	if (p->seg && p->slot >= 0 && p->slot_pid == getpid())
 		shm_release_slot(p);
