@@ -80,7 +80,8 @@
 #define SHM_GENMASK    ((1u << 22) - 1)
 #define SHM_WAIT_NS    (100 * 1000000LL) /* longest sleep between liveness checks */
 #define SHM_LIVE_NS    (50 * 1000000LL)  /* how long a liveness answer is trusted */
-#define SHM_SPIN_MAX   4000
+#define SHM_SPIN_MAX   60000            /* ns: a bit more than a sleep/wake-up costs */
+#define SHM_SPIN_PROBE 2000
 
 enum { SIDE_A = 1, SIDE_B = 2 };
 enum { R_WRITING = 1, R_COMMITTED, R_READING, R_DONE, R_ABANDONED };
@@ -151,6 +152,7 @@ struct shm_priv {
 	size_t           size;       /* mapping length */
 	uint64_t         cap, mask;  /* our own copies, never re-read */
 	uint64_t         max_msg;    /* largest message we send */
+	uint64_t         rx_tail;    /* see shm_rx_tail() */
 	int              side;
 	int              slot;
 	uint32_t         tag;
@@ -162,7 +164,7 @@ struct shm_priv {
 	int              child_slot;
 	uint32_t         child_tag;
 	int              broken;     /* sticky -EPROTO */
-	int              spin, spin_max;
+	int64_t          spin, spin_max; /* ns to spin before sleeping */
 	unsigned         misses;
 	int64_t          live_at;    /* when peer liveness was last looked at */
 	int64_t          reap_at;    /* when record holders were last looked at */
@@ -690,6 +692,17 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 
 /* --- receive --- */
 
+/* The senders' tail as last seen, re-read (acquire) only once the read
+ * position has caught up with it: tail only grows, and every header below a
+ * tail we acquired is visible. Saves the senders' cache line per message. */
+static uint64_t
+shm_rx_tail(struct shm_priv *p, struct shm_ring *r, uint64_t rp)
+{
+	if (rp < p->rx_tail && p->rx_tail - rp <= p->cap)
+		return p->rx_tail;
+	return p->rx_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+}
+
 /* Under clock: find the next COMMITTED record, skipping dead writers' ones.
  * Returns its length with *pos set, SHM_BLOCKED, or a negative code. */
 static int
@@ -698,7 +711,7 @@ shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *
 {
 	for (;;) {
 		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_RELAXED);
-		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		uint64_t tail = shm_rx_tail(p, r, rp);
 		uint64_t need;
 		uint32_t st;
 		int len, alive;
@@ -747,9 +760,12 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 	int len, rc;
 
 	/* Cheap look without the lock: nothing there at all. */
-	if (!reap && __atomic_load_n(&r->rpos, __ATOMIC_RELAXED) ==
-	             __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE))
-		return SHM_BLOCKED;
+	if (!reap) {
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_RELAXED);
+
+		if (rp == shm_rx_tail(p, r, rp))
+			return SHM_BLOCKED;
+	}
 	if ((rc = shm_lock(ch, &r->clock, deadline)) < 0)
 		return rc;
 	if (ipc__crash_at("shm-recv-locked"))
@@ -822,21 +838,30 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline,
 	uint32_t *mine = &p->seg->slot[p->slot].waiting[ri * 2 + which];
 	int64_t ns = p->wait_ns;
 	uint32_t e;
-	int i, spin = p->spin;
+	int64_t spin = p->spin, end;
+	unsigned i;
 
 	*slept = 0;
 	if (deadline == 0)
 		return -EAGAIN;
 	if (spin == 0 && p->spin_max && (++p->misses & 15) == 0)
-		spin = 64;  /* probe now and then whether spinning pays again */
-	for (i = 0; i < spin; i++) {
-		shm_relax();
-		if (shm_ready(p, ri, which, need)) {
-			p->spin = p->spin * 2 + 32 > p->spin_max ? p->spin_max : p->spin * 2 + 32;
-			return 0;
+		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
+	if (spin > 0) {
+		end = ipc__now_ns() + spin;
+		for (i = 1;; i++) {
+			shm_relax();
+			if (shm_ready(p, ri, which, need)) {
+				spin = p->spin * 2 + SHM_SPIN_PROBE;
+				p->spin = spin > p->spin_max ? p->spin_max : spin;
+				return 0;
+			}
+			if ((i & 15) == 0 && ipc__now_ns() >= end)
+				break;
 		}
+		p->spin /= 2;   /* the peer did not come in time: spin less */
+		if (p->spin < SHM_SPIN_PROBE)
+			p->spin = 0;
 	}
-	p->spin /= 2;
 	e = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE);
 	__atomic_fetch_add(&ec->waiters, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
