@@ -982,18 +982,26 @@ END_TEST
 
 /* --- ipc_fd --- */
 
+struct late_arg {
+	const char *uri;
+	int go;     /* read end: close once a byte comes */
+};
+
 static int
 late_sender(void *arg)
 {
+	struct late_arg *l = arg;
 	ipc_channel *b;
 	struct timespec nap = { 0, 100000000 };
+	char c;
 
-	if (ipc_open(&b, arg, IPC_SEND | IPC_RECV, NULL) < 0)
+	if (ipc_open(&b, l->uri, IPC_SEND | IPC_RECV, NULL) < 0)
 		return 3;
 	nanosleep(&nap, NULL);
 	if (ipc_send(b, "late", 4, 1000) != 4)
 		return 2;
-	nanosleep(&nap, NULL);
+	if (read(l->go, &c, 1) != 1)
+		return 4;
 	ipc_close(b);
 	return 0;
 }
@@ -1003,10 +1011,11 @@ START_TEST(shm_poll_fd)
 	char uri[128], buf[16];
 	ipc_channel *a;
 	struct pollfd p;
-	int fd;
+	int fd, go[2];
 	pid_t pid;
 
 	snprintf(uri, sizeof(uri), "%s", shm_uri("poll"));
+	ck_assert_int_eq(pipe(go), 0);
 	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
 	fd = ipc_fd(a);
 	ck_assert_int_ge(fd, 0);
@@ -1016,10 +1025,14 @@ START_TEST(shm_poll_fd)
 		;
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
 	ck_assert_int_eq(poll(&p, 1, 50), 0);
-	pid = test_fork(late_sender, uri);
+	pid = test_fork(late_sender, &(struct late_arg){ uri, go[0] });
 	ck_assert_int_eq(poll(&p, 1, 5000), 1);
 	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), 4);
 	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	close(go[0]);
+	close(go[1]);
 	/* the peer's orderly close rings too: the drain reads the end */
 	ck_assert_int_eq(poll(&p, 1, 5000), 1);
 	ck_assert_int_eq(test_wait(pid, 5000), 0);
