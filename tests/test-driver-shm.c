@@ -500,6 +500,8 @@ START_TEST(shm_many_senders_receivers)
 	shared = mmap(NULL, total * sizeof(unsigned) + 64, PROT_READ | PROT_WRITE,
 	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(shared, MAP_FAILED);
+	/* no 100 ms re-checks: a lost wake-up or a missed end hangs, and fails */
+	setenv("IPC_SHM_TEST_WAIT_MS", "60000", 1);
 	o.capacity = 16384;
 	ck_assert_int_eq(ipc_open(&a, shm_uri("mpmc"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
 	r = (struct mp_arg){ .uri = shm_uri("mpmc"), .a = a, .count = total,
@@ -517,16 +519,17 @@ START_TEST(shm_many_senders_receivers)
 		pids[MP_RECEIVERS + k] = test_fork(mp_sender, &s[k]);
 	}
 	for (k = MP_RECEIVERS; k < MP_SENDERS + MP_RECEIVERS; k++)
-		ck_assert_int_eq(test_wait(pids[k], 60000), 0);
+		ck_assert_int_eq(test_wait(pids[k], 50000), 0);
 	ipc_close(b);
 	for (k = 0; k < MP_RECEIVERS; k++)
-		ck_assert_int_eq(test_wait(pids[k], 60000), 0);
+		ck_assert_int_eq(test_wait(pids[k], 50000), 0);
 	for (i = 0; i < total; i++) {
 		ck_assert_msg(r.seen[i] == 1, "message %u arrived %u times", i, r.seen[i]);
 		expect += (unsigned long long)i * 7 + msg_len(i, 700);
 	}
 	ck_assert(*r.sum == expect);
 	ipc_close(a);
+	unsetenv("IPC_SHM_TEST_WAIT_MS");
 	munmap(shared, total * sizeof(unsigned) + 64);
 }
 END_TEST

@@ -88,6 +88,8 @@ enum { R_WRITING = 1, R_COMMITTED, R_READING, R_DONE, R_ABANDONED };
 enum { EC_DATA = 0, EC_SPACE = 1 };
 
 #define SHM_BLOCKED    (-EINPROGRESS)   /* internal: the call would wait */
+#define SHM_WOKEN      1
+#define SHM_TIMEDOUT   2
 
 struct shm_ec {
 	uint32_t epoch;     /* futex word */
@@ -130,6 +132,7 @@ struct shm_meta {
 	uint32_t ever[3];       /* indexed by side */
 	uint32_t live[3];
 	uint64_t bellkey;       /* random: names the doorbell sockets */
+	uint32_t departs;       /* bumped by every orderly close */
 };
 
 struct shm_seg {
@@ -400,6 +403,9 @@ shm_release_slot(struct shm_priv *p)
 	__atomic_store_n(&s->side, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_sub(&seg->meta.live[p->side], 1, __ATOMIC_SEQ_CST);
 	shm_byte_lock(p->fd, (unsigned)p->slot, F_OFD_SETLK, F_UNLCK);
+	/* Before the wake: a waiter that looked at liveness before this close
+	 * sees departs move after it registered, or gets the epoch bump. */
+	__atomic_fetch_add(&seg->meta.departs, 1, __ATOMIC_SEQ_CST);
 	shm_wake_all(seg);
 	/* pollers of the other side must look too: they may read the end */
 	if (__atomic_load_n(&seg->ring[shm_txring(p)].ec[EC_DATA].pollers, __ATOMIC_SEQ_CST))
@@ -829,9 +835,11 @@ shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 }
 
 /* Spin a little, then sleep on the eventcount. Returns 0 to retry (after a
- * sleep that timed out *slept is set), or -EAGAIN / -ETIMEDOUT / IPC_EOF. */
+ * *slept: 0 no sleep, SHM_WOKEN woken by a change, SHM_TIMEDOUT the sleep
+ * ran out), or -EAGAIN / -ETIMEDOUT / IPC_EOF. */
 static int
-shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline, int *slept)
+shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
+          long long deadline, int *slept)
 {
 	struct shm_priv *p = ch->priv;
 	struct shm_ec *ec = &p->seg->ring[ri].ec[which];
@@ -866,6 +874,7 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline,
 	__atomic_fetch_add(&ec->waiters, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
 	if (!shm_ready(p, ri, which, need) &&
+	    __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST) == departs &&
 	    !atomic_load_explicit(&ch->shut, memory_order_acquire)) {
 		if (deadline > 0) {
 			int64_t left = deadline - ipc__now_ns();
@@ -875,7 +884,8 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, long long deadline,
 		}
 		if (ns > 0)
 			shm_futex_wait(&ec->epoch, e, ns);
-		*slept = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE) == e;
+		*slept = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE) == e ? SHM_TIMEDOUT
+		                                                             : SHM_WOKEN;
 	}
 	__atomic_fetch_sub(mine, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_SEQ_CST);
@@ -891,7 +901,7 @@ shm_reap_due(struct shm_priv *p, int slept)
 {
 	int64_t now = shm_coarse_ns();
 
-	if (!slept && now - p->reap_at < SHM_LIVE_NS)
+	if (slept != SHM_TIMEDOUT && now - p->reap_at < SHM_LIVE_NS)
 		return 0;
 	p->reap_at = now;
 	return 1;
@@ -910,6 +920,8 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	if (len > p->max_msg)
 		return -EMSGSIZE;
 	for (;;) {
+		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+
 		if (shm_peer_gone(p, slept))
 			return -EPIPE;
 		n = shm_try_send(ch, buf, len, deadline, reap);
@@ -919,8 +931,8 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 			reap = 1;   /* free what dead readers held, then retry */
 			continue;
 		}
-		if ((rc = shm_block(ch, shm_txring(p), EC_SPACE, shm_need(len), deadline,
-		                    &slept)) < 0)
+		if ((rc = shm_block(ch, shm_txring(p), EC_SPACE, shm_need(len), departs,
+		                    deadline, &slept)) < 0)
 			return rc;
 		reap = 0;
 	}
@@ -952,6 +964,8 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 	if ((rc = shm_enter(ch)) < 0)
 		return rc;
 	for (;;) {
+		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+
 		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
@@ -966,7 +980,7 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 			n = shm_try_recv(ch, buf, cap, peek, deadline, 1);
 			return n == SHM_BLOCKED ? IPC_EOF : n;
 		}
-		rc = shm_block(ch, shm_rxring(p), EC_DATA, 0, deadline, &slept);
+		rc = shm_block(ch, shm_rxring(p), EC_DATA, 0, departs, deadline, &slept);
 		if (rc == -EAGAIN && p->bellfd >= 0 && !rearmed) {
 			rearmed = 1;
 			if (shm_rearm(p))
