@@ -104,12 +104,14 @@ struct shm_ring {
 	uint32_t pad0;
 	uint64_t tail;
 	uint64_t head;
-	uint32_t pad1[10];
+	uint32_t pcpu;          /* CPU the last sender ran on: a hint for spinning */
+	uint32_t pad1[9];
 	/* consumers */
 	uint32_t clock;
 	uint32_t pad2;
 	uint64_t rpos;
-	uint32_t pad3[12];
+	uint32_t ccpu;          /* CPU the last receiver ran on */
+	uint32_t pad3[11];
 	struct shm_ec ec[2];    /* EC_DATA, EC_SPACE */
 	uint32_t pad4[64];
 };
@@ -168,6 +170,7 @@ struct shm_priv {
 	uint32_t         child_tag;
 	int              broken;     /* sticky -EPROTO */
 	int64_t          spin, spin_max; /* ns to spin before sleeping */
+	int              cpu;        /* sched_getcpu() at the start of this call */
 	unsigned         misses;
 	int64_t          live_at;    /* when peer liveness was last looked at */
 	int64_t          reap_at;    /* when record holders were last looked at */
@@ -487,6 +490,8 @@ shm_enter(ipc_channel *ch)
 {
 	struct shm_priv *p = ch->priv;
 
+	if (p->spin_max)
+		p->cpu = sched_getcpu();
 	return p->broken;
 }
 
@@ -679,6 +684,8 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 			return SHM_BLOCKED;
 		}
 	}
+	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu)
+		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu, __ATOMIC_RELAXED);
 	/* Header first, then the reservation becomes visible. */
 	__atomic_store_n(shm_rlen(p, ring, tail), (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n(shm_rstate(p, ring, tail), p->tag << 3 | R_WRITING, __ATOMIC_RELAXED);
@@ -789,6 +796,8 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 		shm_unlock(&r->clock);
 		return peek ? len : -EMSGSIZE;
 	}
+	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu)
+		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu, __ATOMIC_RELAXED);
 	__atomic_store_n(shm_rstate(p, ring, pos), p->tag << 3 | R_READING, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
 	shm_unlock(&r->clock);
@@ -834,6 +843,16 @@ shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 	}
 }
 
+static int
+shm_same_cpu(struct shm_priv *p, int ri, int which)
+{
+	struct shm_ring *r = &p->seg->ring[ri];
+	uint32_t peer = __atomic_load_n(which == EC_DATA ? &r->pcpu : &r->ccpu,
+	                                __ATOMIC_RELAXED);
+
+	return p->cpu >= 0 && peer == (uint32_t)p->cpu;
+}
+
 /* Spin a little, then sleep on the eventcount. Returns 0 to retry (after a
  * *slept: 0 no sleep, SHM_WOKEN woken by a change, SHM_TIMEDOUT the sleep
  * ran out), or -EAGAIN / -ETIMEDOUT / IPC_EOF. */
@@ -852,6 +871,9 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 	*slept = 0;
 	if (deadline == 0)
 		return -EAGAIN;
+	/* Spinning while the peer waits for our CPU only burns its time. */
+	if (shm_same_cpu(p, ri, which))
+		spin = 0;
 	if (spin == 0 && p->spin_max && (++p->misses & 15) == 0)
 		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
 	if (spin > 0) {
@@ -1324,11 +1346,9 @@ shm_set_max(struct shm_priv *p, const ipc_options *opt)
 static int
 shm_ncpus(void)
 {
-	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
-		return 1;
-	return CPU_COUNT(&set);
+	return n > 0 ? (int)n : 1;
 }
 
 static int
@@ -1349,6 +1369,7 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	pthread_once(&shm_once, shm_init_once);
 	p->child_fd = -1;
 	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
+	p->cpu = -1;
 	p->spin = p->spin_max / 4;
 	p->wait_ns = SHM_WAIT_NS;
 	/* Test-only: lengthen the sleeps so that a lost wake-up shows as a
