@@ -5,6 +5,7 @@
  *   0      meta: magic (published last, release), version, sizes, and per
  *          side an "ever attached" flag and a count of open attachers
  *   512    ring control 0 (A -> B), 1024 ring control 1 (B -> A)
+ *   1536   64 claim words: the record attacher i is copying out
  *   2048   64 attacher slots of 32 bytes
  *   4096   ring 0 data (capacity bytes, a power of two), then ring 1 data
  *
@@ -13,30 +14,34 @@
  * the owner dies. Each owner stamps the slot with a generation, and every
  * mark it leaves in a ring ("tag" = generation << 7 | slot) can be checked
  * later: the tag is alive while the slot is locked by another description
- * and still carries that generation.
+ * and still carries that generation. fork() gives the child a slot of its own.
  *
  * A ring is a byte queue of variable-size records, each an 8-byte header
  * (state word, length) plus the payload rounded up to 8 bytes; the payload
  * may wrap around the end of the data area, the header never does. Three
  * 64-bit positions only grow: head (freed) <= rpos (claimed by a receiver)
  * <= tail (reserved by a sender). A record's state goes
- *   WRITING(writer tag) -> COMMITTED -> READING(reader tag) -> DONE
+ *   WRITING(writer tag) -> COMMITTED
  * or WRITING -> ABANDONED when its writer died before committing.
  *
  * Senders serialise only the reservation (a few loads and stores, no copy)
  * with a lock word holding the holder's tag; receivers likewise serialise
- * the claim. Copies run outside the locks, so several senders and receivers
- * copy in parallel. A waiter finding a lock held checks the holder's tag from
- * time to time and takes the lock over when the holder is dead: every store
- * made under a lock leaves the ring consistent (the header is written before
- * tail moves), so the new holder just carries on. No robust mutex: nothing the
- * kernel writes to depends on the segment's contents.
+ * the claim: a receiver writes the record's position into its claim word,
+ * moves rpos past it, unlocks, copies, and clears its claim. Copies run
+ * outside the locks, so several senders and receivers copy in parallel, and
+ * a receiver never writes to the ring itself. A waiter finding a lock held
+ * checks the holder's tag from time to time and takes the lock over when the
+ * holder is dead: every store made under a lock leaves the ring consistent
+ * (the header is written before tail moves, the claim before rpos), so the
+ * new holder just carries on. No robust mutex: nothing the kernel writes to
+ * depends on the segment's contents.
  *
  * A receiver that finds a WRITING record whose writer is dead marks it
- * ABANDONED and skips it; a sender that needs space frees DONE/ABANDONED
- * records at head in order, and turns a READING record whose reader died into
- * DONE. So a killed process loses at most the record it held, and nothing
- * torn is ever delivered (a reader copies only COMMITTED records).
+ * ABANDONED and skips it. A sender that needs space moves head up to rpos,
+ * or to the lowest record a receiver still claims; the claim of a receiver
+ * that died is dropped. So a killed process loses at most the record it held,
+ * and nothing torn is ever delivered (a reader copies only COMMITTED records,
+ * and a sender overwrites only what no live receiver claims).
  *
  * Waiting is an eventcount per condition (data, space) per ring: a futex word
  * "epoch" and a waiter count. A waiter reads epoch, registers, re-checks the
@@ -84,7 +89,7 @@
 #define SHM_SPIN_PROBE 2000
 
 enum { SIDE_A = 1, SIDE_B = 2 };
-enum { R_WRITING = 1, R_COMMITTED, R_READING, R_DONE, R_ABANDONED };
+enum { R_WRITING = 1, R_COMMITTED, R_ABANDONED = 5 };
 enum { EC_DATA = 0, EC_SPACE = 1 };
 
 #define SHM_BLOCKED    (-EINPROGRESS)   /* internal: the call would wait */
@@ -141,7 +146,7 @@ struct shm_seg {
 	struct shm_meta meta;
 	char            pad0[512 - sizeof(struct shm_meta)];
 	struct shm_ring ring[2];
-	char            pad1[2048 - 512 - 2 * sizeof(struct shm_ring)];
+	uint64_t        claim[SHM_NSLOTS];  /* record slot i's owner is copying out, | 1 */
 	struct shm_slot slot[SHM_NSLOTS];
 };
 
@@ -355,7 +360,9 @@ shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_
 			continue;
 		if (rc < 0)
 			return rc;
-		/* The previous owner is gone: take back its share of waiters. */
+		/* The previous owner is gone: forget what it was reading, and
+		 * take back its share of waiters. */
+		__atomic_store_n(&seg->claim[i], 0, __ATOMIC_RELEASE);
 		for (k = 0; k < 4; k++) {
 			uint32_t v = __atomic_exchange_n(&s->waiting[k], 0, __ATOMIC_ACQ_REL);
 
@@ -612,43 +619,47 @@ shm_reclen(struct shm_priv *p, unsigned char *ring, uint64_t pos, uint64_t limit
 
 /* --- send --- */
 
-/* Under plock: free DONE/ABANDONED records at head, and READING records
- * whose reader died when @p reap. Returns 0 or -EPROTO. */
-static int
-shm_reclaim(struct shm_priv *p, struct shm_ring *r, unsigned char *ring,
-            uint64_t tail, int reap)
+/* How far the senders may free ring @p ri: up to the read position, but not
+ * past a record that a receiver is still copying out. A claim whose owner
+ * died is dropped when @p reap (its message is lost); without @p reap no
+ * system call is made. Claims outside [head, rpos) are stale and ignored. */
+static uint64_t
+shm_free_limit(struct shm_priv *p, int ri, uint64_t h, uint64_t rp, int reap)
 {
+	uint32_t side = ri == 0 ? SIDE_B : SIDE_A;  /* the side receiving on ri */
+	uint64_t limit = rp;
+	unsigned i;
+
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		uint64_t c = __atomic_load_n(&p->seg->claim[i], __ATOMIC_ACQUIRE), pos = c & ~7ull;
+
+		if (!c || pos < h || pos >= limit)
+			continue;
+		if (reap && (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_RELAXED) != side ||
+		             !shm_byte_held(p->fd, i))) {
+			/* The reader died copying it out: the message is lost. */
+			__atomic_compare_exchange_n(&p->seg->claim[i], &c, 0, 0, __ATOMIC_ACQ_REL,
+			                            __ATOMIC_RELAXED);
+			continue;
+		}
+		limit = pos;
+	}
+	return limit;
+}
+
+/* Under plock: move head up to what no receiver needs any more. */
+static int
+shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap)
+{
+	struct shm_ring *r = &p->seg->ring[ri];
 	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_ACQUIRE);
-	uint64_t start = h, need;
+	uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_ACQUIRE), limit;
 
 	if (rp < h || rp > tail || (rp & 7))
 		return -EPROTO;
-	while (h < rp) {
-		uint32_t st = __atomic_load_n(shm_rstate(p, ring, h), __ATOMIC_ACQUIRE);
-
-		if (shm_reclen(p, ring, h, rp, &need) < 0)
-			return -EPROTO;
-		if ((st & 7) == R_READING) {
-			int alive;
-
-			if (!reap)
-				break;
-			if ((alive = shm_tag_alive(p, st >> 3)) < 0)
-				return -EPROTO;
-			if (alive)
-				break;
-			/* The reader died holding it: the message is lost. */
-			if (!__atomic_compare_exchange_n(shm_rstate(p, ring, h), &st, R_DONE, 0,
-			                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-				continue;
-		} else if ((st & 7) != R_DONE && (st & 7) != R_ABANDONED) {
-			return -EPROTO;
-		}
-		h += need;
-	}
-	if (h != start)
-		__atomic_store_n(&r->head, h, __ATOMIC_RELEASE);
+	limit = shm_free_limit(p, ri, h, rp, reap);
+	if (limit > h)
+		__atomic_store_n(&r->head, limit, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -674,7 +685,7 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 		return shm_proto(p);
 	}
 	if (tail + need - head > p->cap) {
-		if (shm_reclaim(p, r, ring, tail, reap) < 0) {
+		if (shm_reclaim(p, ri, tail, reap) < 0) {
 			shm_unlock(&r->plock);
 			return shm_proto(p);
 		}
@@ -798,7 +809,8 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 	}
 	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu)
 		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu, __ATOMIC_RELAXED);
-	__atomic_store_n(shm_rstate(p, ring, pos), p->tag << 3 | R_READING, __ATOMIC_RELAXED);
+	/* The claim is visible before the read position moves past it. */
+	__atomic_store_n(&p->seg->claim[p->slot], pos | 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
 	shm_unlock(&r->clock);
 	if (ipc__crash_at("shm-recv-claimed"))
@@ -809,7 +821,9 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 		_exit(99);
 	shm_get(p, ring, pos + SHM_RECHDR + half, (unsigned char *)buf + half,
 	        (size_t)len - half);
-	__atomic_store_n(shm_rstate(p, ring, pos), R_DONE, __ATOMIC_RELEASE);
+	/* Release: our reads of the record are done before a sender that sees
+	 * the claim gone may overwrite it. */
+	__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
 	shm_notify(p, ri, EC_SPACE);
 	return len;
 }
@@ -832,14 +846,13 @@ shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 	} else {
 		uint64_t h = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
 		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
-		uint32_t k;
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_SEQ_CST);
 
 		if (t + need - h <= p->cap)
 			return 1;
-		if (h == __atomic_load_n(&r->rpos, __ATOMIC_SEQ_CST))
-			return 0;
-		k = __atomic_load_n(shm_rstate(p, ring, h), __ATOMIC_SEQ_CST) & 7;
-		return k == R_DONE || k == R_ABANDONED;
+		if (rp <= h || rp > t)
+			return rp > t;  /* nothing to free; a broken ring: let the call see it */
+		return t + need - shm_free_limit(p, ri, h, rp, 0) <= p->cap;
 	}
 }
 
