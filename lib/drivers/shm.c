@@ -852,6 +852,8 @@ shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 			return 1;
 		if (rp <= h || rp > t)
 			return rp > t;  /* nothing to free; a broken ring: let the call see it */
+		if (t + need - rp > p->cap)
+			return 0;       /* not even up to rpos: leave the claims alone */
 		return t + need - shm_free_limit(p, ri, h, rp, 0) <= p->cap;
 	}
 }
@@ -890,10 +892,15 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 	if (spin == 0 && p->spin_max && (++p->misses & 15) == 0)
 		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
 	if (spin > 0) {
+		/* A sender short of space waits, while it spins, for an eighth of
+		 * the ring: it then runs a while without touching the receivers'
+		 * cache lines instead of trailing them message by message. */
+		uint64_t want = which == EC_SPACE && need < p->cap / 8 ? p->cap / 8 : need;
+
 		end = ipc__now_ns() + spin;
 		for (i = 1;; i++) {
 			shm_relax();
-			if (shm_ready(p, ri, which, need)) {
+			if (shm_ready(p, ri, which, want)) {
 				spin = p->spin * 2 + SHM_SPIN_PROBE;
 				p->spin = spin > p->spin_max ? p->spin_max : spin;
 				return 0;
@@ -901,6 +908,8 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 			if ((i & 15) == 0 && ipc__now_ns() >= end)
 				break;
 		}
+		if (want != need && shm_ready(p, ri, which, need))
+			return 0;   /* enough for this message after all */
 		p->spin /= 2;   /* the peer did not come in time: spin less */
 		if (p->spin < SHM_SPIN_PROBE)
 			p->spin = 0;
