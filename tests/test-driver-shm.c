@@ -1044,6 +1044,35 @@ START_TEST(shm_poll_fd)
 }
 END_TEST
 
+/* A killed peer cannot ring the doorbell; the descriptor fires anyway and
+ * the drain reads the end. */
+START_TEST(shm_poll_fd_peer_killed)
+{
+	char uri[128], buf[16];
+	ipc_channel *a;
+	struct pollfd p;
+	int fd, out;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("pollkill"));
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	fd = ipc_fd(a);
+	ck_assert_int_ge(fd, 0);
+	pid = spawn(NULL, "recv", uri, 0, 0, 100, &out);
+	await_ready(out, 5000);
+	while (ipc_recv(a, buf, sizeof(buf), 0) != -EAGAIN)
+		;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(test_wait(pid, 5000), 128 + SIGKILL);
+	close(out);
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), IPC_EOF);
+	ipc_close(a);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -1068,6 +1097,7 @@ shm_suite(void)
 	tcase_add_test(tc, shm_mode_exact);
 	tcase_add_test(tc, shm_enospc);
 	tcase_add_test(tc, shm_poll_fd);
+	tcase_add_test(tc, shm_poll_fd_peer_killed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -65,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -158,6 +159,9 @@ struct shm_priv {
 	char            *name;       /* "/name" */
 	int              fd;
 	int              bellfd;     /* doorbell socket, -1 until ipc_fd() */
+	int              epfd;       /* what ipc_fd() returns: bell + peers' pidfds */
+	int              pidfd[SHM_NSLOTS];  /* watched peer processes, by slot */
+	uint32_t         pidof[SHM_NSLOTS];
 	struct shm_seg  *seg;
 	size_t           size;       /* mapping length */
 	uint64_t         cap, mask;  /* our own copies, never re-read */
@@ -182,6 +186,25 @@ struct shm_priv {
 	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
 	int              peer_gone;  /* its answer */
 };
+
+/* Close what ipc_fd() made. */
+static void
+shm_drop_events(struct shm_priv *p)
+{
+	unsigned i;
+
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		if (p->pidfd[i] >= 0)
+			close(p->pidfd[i]);
+		p->pidfd[i] = -1;
+		p->pidof[i] = 0;
+	}
+	if (p->epfd >= 0)
+		close(p->epfd);
+	if (p->bellfd >= 0)
+		close(p->bellfd);
+	p->epfd = p->bellfd = -1;
+}
 
 static pthread_mutex_t shm_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shm_priv *shm_list;   /* open channels, for fork() */
@@ -484,10 +507,7 @@ shm_fork_child(void)
 		p->tag = p->child_tag;
 		p->slot_pid = getpid();
 		p->created = 0;
-		if (p->bellfd >= 0) {
-			close(p->bellfd);   /* the parent's doorbell, not ours */
-			p->bellfd = -1;
-		}
+		shm_drop_events(p);     /* the parent's doorbell, not ours */
 	}
 	pthread_mutex_unlock(&shm_list_lock);
 }
@@ -982,6 +1002,57 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	}
 }
 
+/* A killed peer cannot ring the doorbell, so ipc_fd() also watches each
+ * live peer attacher's process through a pidfd: it becomes readable when the
+ * process ends. The pid comes from the segment and is only a hint for waking
+ * up: whether the peer is gone is still decided by its OFD lock. A pidfd
+ * that fired is not watched again, so a dead peer wakes the loop once. */
+static void
+shm_watch_peers(struct shm_priv *p)
+{
+	uint32_t other = p->side == SIDE_A ? SIDE_B : SIDE_A;
+	unsigned i;
+
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		struct shm_slot *sl = &p->seg->slot[i];
+		uint32_t want = 0;
+
+		if (__atomic_load_n(&sl->side, __ATOMIC_ACQUIRE) == other &&
+		    shm_byte_held(p->fd, i))
+			want = __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
+		if (want == p->pidof[i]) {
+			struct pollfd pf = { .fd = p->pidfd[i], .events = POLLIN };
+
+			if (p->pidfd[i] >= 0 && poll(&pf, 1, 0) == 1) {
+				epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->pidfd[i], NULL);
+				close(p->pidfd[i]);
+				p->pidfd[i] = -1;   /* fired once: enough */
+			}
+			continue;
+		}
+		if (p->pidfd[i] >= 0) {
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->pidfd[i], NULL);
+			close(p->pidfd[i]);
+			p->pidfd[i] = -1;
+		}
+		p->pidof[i] = want;
+		if (want && want <= INT_MAX) {
+			int fd = (int)syscall(SYS_pidfd_open, (pid_t)want, 0);
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			if (fd < 0)
+				continue;   /* no pidfds here: the doorbell alone */
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			ev.data.fd = fd;
+			if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+				close(fd);
+				continue;
+			}
+			p->pidfd[i] = fd;
+		}
+	}
+}
+
 /* ipc_fd(): a drain ended in -EAGAIN, so arm the doorbell again. Returns
  * non-zero when data came in meanwhile and the caller should look again. */
 static int
@@ -994,7 +1065,9 @@ shm_rearm(struct shm_priv *p)
 		;
 	if (!__atomic_exchange_n(&p->seg->slot[p->slot].bell, 1, __ATOMIC_SEQ_CST))
 		__atomic_fetch_add(&p->seg->ring[ri].ec[EC_DATA].pollers, 1, __ATOMIC_SEQ_CST);
-	return shm_ready(p, ri, EC_DATA, 0) || shm_peer_gone(p, 0);
+	shm_watch_peers(p);
+	/* forced: the drain must see the end of a peer that just died */
+	return shm_ready(p, ri, EC_DATA, 0) || shm_peer_gone(p, 1);
 }
 
 static ssize_t
@@ -1110,30 +1183,56 @@ shm_fd(const ipc_channel *cch)
 {
 	ipc_channel *ch = (ipc_channel *)cch;
 	struct shm_priv *p = ch->priv;
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_un sa;
 	socklen_t salen;
-	int s, rc;
+	int rc;
 
 	if ((rc = shm_enter(ch)) < 0)
 		return rc;
-	if (p->bellfd >= 0)
-		return p->bellfd;
-	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0)
-		return -errno;
-	shm_bell_addr(p, (unsigned)p->slot, p->tag >> 7, &sa, &salen);
-	if (bind(s, (struct sockaddr *)&sa, salen) < 0) {
+	if (p->epfd >= 0)
+		return p->epfd;
+	p->bellfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->bellfd < 0 || p->epfd < 0) {
 		rc = -errno;
-		close(s);
+		shm_drop_events(p);
 		return rc;
 	}
-	p->bellfd = s;
+	shm_bell_addr(p, (unsigned)p->slot, p->tag >> 7, &sa, &salen);
+	ev.data.fd = p->bellfd;
+	if (bind(p->bellfd, (struct sockaddr *)&sa, salen) < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->bellfd, &ev) < 0) {
+		rc = -errno;
+		shm_drop_events(p);
+		return rc;
+	}
+	shm_watch_peers(p);
 	/* Armed from the start, and readable at once: the caller drains. */
 	if (!__atomic_exchange_n(&p->seg->slot[p->slot].bell, 1, __ATOMIC_SEQ_CST))
 		__atomic_fetch_add(&p->seg->ring[shm_rxring(p)].ec[EC_DATA].pollers, 1,
 		                   __ATOMIC_SEQ_CST);
-	sendto(s, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
-	return s;
+	sendto(p->bellfd, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
+	return p->epfd;
+}
+
+/* A receive would answer at once: a committed message, or the end (only the
+ * cheap look at the attach counts; never a system call). */
+static int
+shm_pending(const ipc_channel *ch)
+{
+	struct shm_priv *p = ch->priv;
+	struct shm_meta *m;
+	int other;
+
+	if (!p->seg || p->broken)
+		return p->broken != 0;
+	m = &p->seg->meta;
+	other = p->side == SIDE_A ? SIDE_B : SIDE_A;
+	if (shm_ready(p, shm_rxring(p), EC_DATA, 0))
+		return 1;
+	return __atomic_load_n(&m->ever[other], __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&m->live[other], __ATOMIC_ACQUIRE);
 }
 
 /* --- open / close --- */
@@ -1381,6 +1480,9 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 
 	p->fd = -1;
 	p->bellfd = -1;
+	p->epfd = -1;
+	for (rc = 0; rc < (int)SHM_NSLOTS; rc++)
+		p->pidfd[rc] = -1;
 	p->slot = -1;
 	if (flags & (IPC_RAW | IPC_ANY_UID))
 		return -EINVAL;
@@ -1441,11 +1543,10 @@ shm_close(ipc_channel *ch)
 		munmap(p->seg, p->size ? p->size : SHM_HDR);
 	if (p->fd >= 0)
 		close(p->fd);
-	if (p->bellfd >= 0)
-		close(p->bellfd);
+	shm_drop_events(p);
 	free(p->name);
 	p->seg = NULL;
-	p->fd = p->bellfd = -1;
+	p->fd = -1;
 	p->name = NULL;
 }
 
@@ -1458,6 +1559,7 @@ const struct ipc_driver ipc__drv_shm = {
 	.recv      = shm_recv,
 	.recv_size = shm_recv_size,
 	.fd        = shm_fd,
+	.pending   = shm_pending,
 	.shutdown  = shm_shutdown,
 	.close     = shm_close,
 };
