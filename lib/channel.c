@@ -193,11 +193,14 @@ ipc_free(void *buf)
 IPC_EXPORT int
 ipc_close(ipc_channel *ch)
 {
+	int rc;
+
 	if (!ch)
 		return 0;
 	ch->drv->close(ch);
+	rc = ch->close_err;
 	ipc__channel_free(ch);
-	return 0;
+	return rc;
 }
 
 IPC_EXPORT int
@@ -295,7 +298,7 @@ ipc_listen(ipc_listener **out, const char *uri, int flags, const ipc_options *op
 IPC_EXPORT int
 ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms)
 {
-	ipc_channel *ch;
+	ipc_channel *ch = NULL;
 	int rc;
 
 	if (!l || !out || timeout_ms < -1)

@@ -21,7 +21,7 @@ ipc_strerror(int rc)
 	case EINVAL:          return "Invalid argument";
 	case E2BIG:           return "Options carry fields this version does not know";
 	case EPROTONOSUPPORT: return "Unknown URI scheme";
-	case EBADF:           return "Channel not open in this direction";
+	case EBADF:           return "Bad descriptor, or channel not open in this direction";
 	case EACCES:          return "Permission denied (object owned by another user)";
 	case EEXIST:          return "Already exists";
 	case ENOENT:          return "No such file or directory";

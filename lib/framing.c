@@ -61,6 +61,12 @@ ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
 	struct ipc__stream *s = &ch->st;
 	struct stat st;
 
+	/* Allocate first: on failure the caller still owns the descriptors. */
+	if (rfd >= 0) {
+		s->rcap = IPC__RBUF_SIZE;
+		if (!(s->rbuf = malloc(s->rcap)))
+			return -ENOMEM;
+	}
 	s->rfd = rfd;
 	s->wfd = wfd;
 	s->rkind = (uint8_t)rkind;
@@ -69,13 +75,8 @@ ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
 	s->max_msg = (uint32_t)ch->opt.max_msg;
 	if (wfd >= 0 && wkind != IPC__FD_SOCKET && fstat(wfd, &st) == 0)
 		s->wpipe = S_ISFIFO(st.st_mode);
-	if (rfd >= 0) {
-		if (rkind != IPC__FD_SOCKET && fstat(rfd, &st) == 0)
-			s->rfifo = S_ISFIFO(st.st_mode);
-		s->rcap = IPC__RBUF_SIZE;
-		if (!(s->rbuf = malloc(s->rcap)))
-			return -ENOMEM;
-	}
+	if (rfd >= 0 && rkind != IPC__FD_SOCKET && fstat(rfd, &st) == 0)
+		s->rfifo = S_ISFIFO(st.st_mode);
 	return 0;
 }
 
@@ -281,6 +282,8 @@ ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 		return s->send_err;
 	if (s->raw)
 		return raw_send(ch, buf, len, deadline);
+	if (s->send_limit && len > s->send_limit)
+		return -EMSGSIZE;   /* the peer said it would refuse it */
 	if (s->tail_len && (rc = flush_tail(ch, deadline)) < 0)
 		return rc;      /* nothing of this message was written */
 
@@ -646,8 +649,12 @@ ipc__stream_close(ipc_channel *ch)
 	/* Finish a committed frame, bounded; never from a forked copy, which
 	 * would send the owner's bytes twice. */
 	if (s->tail_len && !ipc_channel_foreign(ch) && !s->send_err &&
-	    !atomic_load(&ch->shut))
-		flush_tail(ch, ipc_deadline(IPC__CLOSE_LINGER_MS));
+	    !atomic_load(&ch->shut)) {
+		int rc = flush_tail(ch, ipc_deadline(IPC__CLOSE_LINGER_MS));
+
+		if (rc < 0)
+			ch->close_err = rc;     /* a committed message was cut short */
+	}
 	if (s->rfd >= 0)
 		close(s->rfd);
 	if (s->wfd >= 0 && s->wfd != s->rfd)

@@ -43,6 +43,7 @@ struct ipc__stream {
 
 	/* send half */
 	uint8_t  hello_out;         /* our hello has been queued */
+	uint32_t send_limit;        /* the peer's max_msg when a handshake told us, else 0 */
 	int      send_err;          /* sticky: the channel can no longer send */
 	unsigned char *tail;        /* committed bytes not yet written */
 	size_t   tail_off, tail_len, tail_cap;
@@ -64,6 +65,7 @@ struct ipc_channel {
 	ipc_options opt;            /* defaults filled in */
 	int         wakefd;         /* eventfd, written by ipc_shutdown() */
 	atomic_int  shut;
+	int         close_err;      /* set by a driver's close: what ipc_close() returns */
 	struct ipc__stream st;      /* used by stream drivers only */
 	void       *priv;           /* drv->priv_size bytes, right after this struct */
 };

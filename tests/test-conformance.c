@@ -202,7 +202,8 @@ START_TEST(conf_full_all_or_nothing)
 	da = (struct stream_arg){ rx, tx, 0 };
 	pid = test_fork(drain_count, &da);
 	ipc_close(rx);
-	ipc_close(tx);      /* finishes a committed tail, then the child sees EOF */
+	/* Finishes a committed tail while the child reads, then the child sees EOF. */
+	ck_assert_int_eq(ipc_close(tx), 0);
 	st = test_wait(pid, 30000);
 	ck_assert_int_eq(st, (int)(seq & 0x3f) + 10);
 }

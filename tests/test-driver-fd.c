@@ -151,6 +151,44 @@ START_TEST(fd_regular_file_raw)
 }
 END_TEST
 
+START_TEST(fd_one_pipe_both_ways_refused)
+{
+	ipc_channel *ch;
+	int fds[2];
+	char uri[32];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[0]);
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_SEND, NULL), -EINVAL);
+	/* Refused: the caller still owns its descriptors. */
+	ck_assert_int_ne(fcntl(fds[0], F_GETFD), -1);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+/* A committed message that cannot be finished is reported by ipc_close(). */
+START_TEST(fd_close_reports_cut_message)
+{
+	static unsigned char big[65536];
+	ipc_channel *tx, *rx;
+	int fds[2];
+	char uri[32];
+
+	ck_assert_int_eq(pipe(fds), 0);     /* 64 KiB of room: the frame is 4 more */
+	snprintf(uri, sizeof(uri), "fd:%d", fds[0]);
+	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV, NULL), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[1]);
+	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND, NULL), 0);
+	ck_assert_int_eq(ipc_send(tx, big, sizeof(big), 0), sizeof(big));  /* committed */
+	ck_assert_int_eq(ipc_send(tx, big, 1, 0), -EAGAIN);                 /* tail first */
+	ck_assert_int_eq(ipc_close(tx), -ETIMEDOUT);    /* nobody reads for the 1 s */
+	ck_assert_int_eq(ipc_recv(rx, big, sizeof(big), 1000), -ECONNRESET);
+	ck_assert_int_eq(ipc_recv(rx, big, sizeof(big), 1000), IPC_EOF);
+	ipc_close(rx);
+}
+END_TEST
+
 int
 main(int argc, char **argv)
 {
@@ -166,6 +204,8 @@ main(int argc, char **argv)
 	tcase_add_test(tc, fd_stdin_after_dup2_exec);
 	tcase_add_test(tc, fd_two_descriptors_and_socket);
 	tcase_add_test(tc, fd_regular_file_raw);
+	tcase_add_test(tc, fd_one_pipe_both_ways_refused);
+	tcase_add_test(tc, fd_close_reports_cut_message);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -75,8 +75,10 @@ ssize_t ipc_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms);
  */
 ssize_t ipc_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms);
 
-/** Close @p ch and free it; NULL is a no-op. Only the opening process
- *  unlinks what it created. @return 0, or the first error met while closing. */
+/** Close @p ch and free it, always; NULL is a no-op. Only the opening process
+ *  unlinks what it created. A message committed but not yet fully written
+ *  gets up to 1 s to go out. @return 0; -ETIMEDOUT / -EPIPE / -ECONNRESET when
+ *  that message could not be finished (the peer sees it cut off). */
 int ipc_close(ipc_channel *ch);
 
 /** Wait for the next message and return its size without consuming it.

@@ -81,6 +81,14 @@ fd_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 		return -EINVAL;
 	if (fcntl(a, F_GETFD) < 0 || (b >= 0 && fcntl(b, F_GETFD) < 0))
 		return -EBADF;
+	if (b < 0 && (flags & IPC_SEND) && (flags & IPC_RECV)) {
+		struct stat st;
+
+		/* Reading and writing one pipe: we would be our own peer and
+		 * never see the end. Both ways need a socket (or "fd:R,W"). */
+		if (fstat(a, &st) == 0 && S_ISFIFO(st.st_mode))
+			return -EINVAL;
+	}
 	if (b >= 0) {
 		if ((flags & (IPC_SEND | IPC_RECV)) != (IPC_SEND | IPC_RECV))
 			return -EINVAL;

@@ -47,7 +47,7 @@ ipc_pipe(ipc_channel *ends[2], int flags)
 		goto fail;
 	if ((rc = ipc__stream_init(r, fds[0], IPC__FD_NONBLOCK, -1, 0)) < 0)
 		goto fail;
-	fds[0] = -1;
+	fds[0] = -1;        /* the channel owns it now */
 	if ((rc = ipc__stream_init(w, -1, 0, fds[1], IPC__FD_NONBLOCK)) < 0)
 		goto fail;
 	ends[0] = r;
@@ -60,11 +60,8 @@ fail:
 		ipc__stream_close(r);
 		ipc__channel_free(r);
 	}
-	if (w) {
-		ipc__stream_close(w);
-		ipc__channel_free(w);
-	} else {
-		close(fds[1]);
-	}
+	if (w)
+		ipc__channel_free(w);   /* init failed before taking fds[1] */
+	close(fds[1]);
 	return rc;
 }

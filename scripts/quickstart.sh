@@ -1,0 +1,66 @@
+#!/bin/sh
+# Quick start: install what is missing (scripts/deps.sh), build a release,
+# install it (meson install + ldconfig), run ipc-bench -- the main job --
+# and take a short tour of the examples built against the installed library.
+# Extra arguments go to ipc-bench (e.g. --json).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. ./scripts/deps.sh
+ipc_deps_install || exit 1
+
+echo "== build (build-release)"
+ipc_meson_setup build-release --buildtype=release || exit 1
+ninja -C build-release || exit 1
+
+echo "== install"
+ipc_as_root meson install -C build-release --no-rebuild --quiet || exit 1
+ipc_as_root ldconfig || exit 1
+
+# Where it went (prefix, bindir, libdir), from meson itself.
+eval "$(meson introspect --buildoptions build-release | python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+for k in ("prefix", "bindir", "libdir"):
+    v = o[k] if o[k].startswith("/") else o["prefix"] + "/" + o[k]
+    print("%s=%s" % (k, v))
+')"
+
+echo "== ipc-bench (the main job)"
+if [ -x "$bindir/ipc-bench" ]; then
+	"$bindir/ipc-bench" "$@" || echo "ipc-bench failed (exit $?)"
+else
+	echo "ipc-bench is not part of this build (no tools/ipc-bench.c yet): skipped."
+fi
+
+echo "== a tour of the examples (built with pkg-config against $libdir)"
+tour=$(mktemp -d "${TMPDIR:-/tmp}/ipc-tour.XXXXXX") || exit 1
+trap 'rm -rf "$tour"' EXIT
+trap 'exit 1' INT TERM HUP
+export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+make -s -f examples/Makefile OUT="$tour" || exit 1
+echo "built into $tour:" $(cd "$tour" && ls)
+cd "$tour" || exit 1
+
+echo
+echo "-- pipe-parent-child: ipc_pipe() + fork(); the parent sends one message, the child prints it"
+timeout 10 ./pipe-parent-child
+
+echo
+echo "-- ls-wc: ls writes into a pipe through dup2() + exec; we count its lines through an fd: channel"
+echo "   in /usr/bin: ls-wc says $(cd /usr/bin && timeout 10 "$tour/ls-wc"), ls | wc -l says $(ls /usr/bin | wc -l)"
+
+echo
+echo "-- fifo-reader / fifo-writer: a named pipe created by the reader (IPC_CREATE) and removed on close"
+timeout 10 ./fifo-reader "$tour/demo.fifo" &
+reader=$!
+n=0
+while [ ! -p "$tour/demo.fifo" ] && [ $n -lt 500 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+timeout 10 ./fifo-writer "$tour/demo.fifo" "hello" "each argument is one message"
+wait $reader
+[ -e "$tour/demo.fifo" ] && echo "   (the FIFO is still there!)" || echo "   (and the FIFO is gone)"
+
+echo
+echo "The sources are in examples/; scripts/test.sh runs the whole test suite."
