@@ -383,8 +383,13 @@ shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_
 			continue;
 		if (rc < 0)
 			return rc;
-		/* The previous owner is gone: forget what it was reading, and
-		 * take back its share of waiters. */
+		/* A new generation first: the previous owner's marks are dead
+		 * from now on. Then forget what it was reading, and take back
+		 * its share of waiters. */
+		gen = (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1) & SHM_GENMASK;
+		if (!gen)
+			gen = 1;
+		__atomic_store_n(&s->gen, gen, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&seg->claim[i], 0, __ATOMIC_RELEASE);
 		for (k = 0; k < 4; k++) {
 			uint32_t v = __atomic_exchange_n(&s->waiting[k], 0, __ATOMIC_ACQ_REL);
@@ -396,10 +401,6 @@ shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_
 		if (__atomic_exchange_n(&s->bell, 0, __ATOMIC_ACQ_REL))
 			__atomic_fetch_sub(&seg->ring[side == SIDE_A ? 1 : 0].ec[EC_DATA].pollers,
 			                   1, __ATOMIC_SEQ_CST);
-		gen = (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1) & SHM_GENMASK;
-		if (!gen)
-			gen = 1;
-		__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
 		__atomic_store_n(&s->pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&s->side, (uint32_t)side, __ATOMIC_RELEASE);
 		*tag = gen << 7 | i;
@@ -784,6 +785,12 @@ shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *
 			if (!__atomic_compare_exchange_n(shm_rstate(p, ring, rp), &st, R_ABANDONED,
 			                                 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 				continue;
+			__atomic_store_n(&r->rpos, rp + need, __ATOMIC_RELEASE);
+			continue;
+		case R_ABANDONED:
+			/* a receiver died between marking it and moving on */
+			if (st != R_ABANDONED)
+				return -EPROTO;
 			__atomic_store_n(&r->rpos, rp + need, __ATOMIC_RELEASE);
 			continue;
 		default:
