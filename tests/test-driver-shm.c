@@ -339,6 +339,104 @@ START_TEST(shm_peer_killed)
 }
 END_TEST
 
+START_TEST(shm_slots_run_out)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	const char *uri = shm_uri("slots");
+	ipc_channel *a, *b[64];
+	int i, n;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	/* 64 slots, the creator holds one */
+	for (n = 0; n < 63; n++)
+		ck_assert_int_eq(ipc_open(&b[n], uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_open(&b[63], uri, IPC_SEND | IPC_RECV, NULL), -EUSERS);
+	/* a closed attacher's slot is free again */
+	ipc_close(b[10]);
+	ck_assert_int_eq(ipc_open(&b[10], uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_send(b[10], "s", 1, 0), 1);
+	ck_assert_int_eq(ipc_recv(a, &(char){ 0 }, 1, 0), 1);
+	for (i = 0; i < n; i++)
+		ipc_close(b[i]);
+	ipc_close(a);
+}
+END_TEST
+
+/* One thread sends while another receives on the same channel. */
+struct thr_arg {
+	ipc_channel *a;
+	const char *uri;
+	long n;
+};
+
+static int
+echo_all(void *arg)
+{
+	struct thr_arg *t = arg;
+	static unsigned char buf[2048];
+	ipc_channel *b;
+	ssize_t n;
+
+	/* like a pipe's unused end: side A stays alive while we hold it */
+	ipc_close(t->a);
+	if (ipc_open(&b, t->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	while ((n = ipc_recv(b, buf, sizeof(buf), 20000)) >= 0)
+		if ((n = ipc_send(b, buf, (size_t)n, 20000)) < 0) {
+			fprintf(stderr, "echo send: %zd\n", n);
+			return 2;
+		}
+	ipc_close(b);
+	if (n != IPC_EOF)
+		fprintf(stderr, "echo recv: %zd\n", n);
+	return n == IPC_EOF ? 0 : 1;
+}
+
+static void *
+send_all(void *arg)
+{
+	struct thr_arg *t = arg;
+	static unsigned char buf[2048];
+	long i;
+
+	for (i = 0; i < t->n; i++)
+		if (ipc_send(t->a, buf, msg_make(buf, (uint32_t)i, 900), 20000) < 0)
+			return (void *)1;
+	return NULL;
+}
+
+START_TEST(shm_send_recv_threads)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	static unsigned char got[2048];
+	struct thr_arg t;
+	char uri[128];
+	pthread_t th;
+	void *ret;
+	pid_t pid;
+	long i;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("thr"));
+	o.capacity = 8192;
+	ck_assert_int_eq(ipc_open(&t.a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	t.n = test_scale(5000);
+	t.uri = uri;
+	pid = test_fork(echo_all, &t);
+	ck_assert_int_eq(pthread_create(&th, NULL, send_all, &t), 0);
+	for (i = 0; i < t.n; i++) {
+		ssize_t n = ipc_recv(t.a, got, sizeof(got), 20000);
+
+		ck_assert_int_ge(n, 0);
+		ck_assert_int_eq(msg_check(got, (size_t)n, 900), i);
+	}
+	ck_assert_int_eq(pthread_join(th, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ipc_close(t.a);
+	ck_assert_int_eq(test_wait(pid, 20000), 0);
+}
+END_TEST
+
 /* --- lost wake-ups: tiny ring, both directions, many round trips --- */
 
 struct wake_arg {
@@ -1084,6 +1182,8 @@ shm_suite(void)
 	tcase_add_test(tc, shm_ring_basics);
 	tcase_add_test(tc, shm_bad_addresses);
 	tcase_add_test(tc, shm_shutdown_wakes);
+	tcase_add_test(tc, shm_slots_run_out);
+	tcase_add_test(tc, shm_send_recv_threads);
 	tcase_add_test(tc, shm_peer_killed);
 	tcase_add_test(tc, shm_wakeups_one_cpu);
 	tcase_add_test(tc, shm_wakeups_two_cpus);

@@ -178,9 +178,12 @@ struct shm_priv {
 	int              child_slot;
 	uint32_t         child_tag;
 	int              broken;     /* sticky -EPROTO */
-	int64_t          spin, spin_max; /* ns to spin before sleeping */
-	int              cpu;        /* sched_getcpu() at the start of this call */
-	unsigned         misses;
+	/* Per direction (EC_DATA: receiving, EC_SPACE: sending), so that one
+	 * thread may send while another receives. */
+	int64_t          spin[2];    /* ns to spin before sleeping */
+	int64_t          spin_max;
+	int              cpu[2];     /* sched_getcpu() at the start of the call */
+	unsigned         misses[2];
 	int64_t          live_at;    /* when peer liveness was last looked at */
 	int64_t          reap_at;    /* when record holders were last looked at */
 	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
@@ -345,26 +348,29 @@ static int
 shm_peer_gone(struct shm_priv *p, int force)
 {
 	struct shm_meta *m = &p->seg->meta;
-	int other = p->side == SIDE_A ? SIDE_B : SIDE_A;
-	int64_t now;
+	int other = p->side == SIDE_A ? SIDE_B : SIDE_A, gone = 1;
+	int64_t now, at;
 	unsigned i;
 
 	if (!__atomic_load_n(&m->ever[other], __ATOMIC_ACQUIRE))
 		return 0;
 	if (__atomic_load_n(&m->live[other], __ATOMIC_ACQUIRE) == 0)
 		return 1;
+	/* The answer is cached for both threads of a channel (one may send
+	 * while another receives): the answer first, then its time, release. */
 	now = shm_coarse_ns();
-	if (!force && p->live_at && now - p->live_at < SHM_LIVE_NS)
-		return p->peer_gone;
-	p->live_at = now;
-	p->peer_gone = 1;
+	at = __atomic_load_n(&p->live_at, __ATOMIC_ACQUIRE);
+	if (!force && at && now - at < SHM_LIVE_NS)
+		return __atomic_load_n(&p->peer_gone, __ATOMIC_RELAXED);
 	for (i = 0; i < SHM_NSLOTS; i++)
 		if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE) == (uint32_t)other &&
 		    shm_byte_held(p->fd, i)) {
-			p->peer_gone = 0;
+			gone = 0;
 			break;
 		}
-	return p->peer_gone;
+	__atomic_store_n(&p->peer_gone, gone, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->live_at, now, __ATOMIC_RELEASE);
+	return gone;
 }
 
 /* Take the first free attacher slot for @p side through @p fd
@@ -514,19 +520,19 @@ shm_fork_child(void)
 }
 
 static int
-shm_enter(ipc_channel *ch)
+shm_enter(ipc_channel *ch, int dir)
 {
 	struct shm_priv *p = ch->priv;
 
 	if (p->spin_max)
-		p->cpu = sched_getcpu();
-	return p->broken;
+		p->cpu[dir] = sched_getcpu();
+	return __atomic_load_n(&p->broken, __ATOMIC_RELAXED);
 }
 
 static int
 shm_proto(struct shm_priv *p)
 {
-	p->broken = -EPROTO;
+	__atomic_store_n(&p->broken, -EPROTO, __ATOMIC_RELAXED);
 	return -EPROTO;
 }
 
@@ -716,8 +722,8 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 			return SHM_BLOCKED;
 		}
 	}
-	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu)
-		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu, __ATOMIC_RELAXED);
+	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_SPACE])
+		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu[EC_SPACE], __ATOMIC_RELAXED);
 	/* Header first, then the reservation becomes visible. */
 	__atomic_store_n(shm_rlen(p, ring, tail), (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n(shm_rstate(p, ring, tail), p->tag << 3 | R_WRITING, __ATOMIC_RELAXED);
@@ -834,8 +840,8 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 		shm_unlock(&r->clock);
 		return peek ? len : -EMSGSIZE;
 	}
-	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu)
-		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu, __ATOMIC_RELAXED);
+	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_DATA])
+		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu[EC_DATA], __ATOMIC_RELAXED);
 	/* The claim is visible before the read position moves past it. */
 	__atomic_store_n(&p->seg->claim[p->slot], pos | 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
@@ -892,7 +898,7 @@ shm_same_cpu(struct shm_priv *p, int ri, int which)
 	uint32_t peer = __atomic_load_n(which == EC_DATA ? &r->pcpu : &r->ccpu,
 	                                __ATOMIC_RELAXED);
 
-	return p->cpu >= 0 && peer == (uint32_t)p->cpu;
+	return p->cpu[which] >= 0 && peer == (uint32_t)p->cpu[which];
 }
 
 /* Spin a little, then sleep on the eventcount. Returns 0 to retry (after a
@@ -907,7 +913,7 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 	uint32_t *mine = &p->seg->slot[p->slot].waiting[ri * 2 + which];
 	int64_t ns = p->wait_ns;
 	uint32_t e;
-	int64_t spin = p->spin, end;
+	int64_t spin = p->spin[which], end;
 	unsigned i;
 
 	*slept = 0;
@@ -916,7 +922,7 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 	/* Spinning while the peer waits for our CPU only burns its time. */
 	if (shm_same_cpu(p, ri, which))
 		spin = 0;
-	if (spin == 0 && p->spin_max && (++p->misses & 15) == 0)
+	if (spin == 0 && p->spin_max && (++p->misses[which] & 15) == 0)
 		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
 	if (spin > 0) {
 		/* A sender short of space waits, while it spins, for an eighth of
@@ -928,8 +934,8 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 		for (i = 1;; i++) {
 			shm_relax();
 			if (shm_ready(p, ri, which, want)) {
-				spin = p->spin * 2 + SHM_SPIN_PROBE;
-				p->spin = spin > p->spin_max ? p->spin_max : spin;
+				spin = p->spin[which] * 2 + SHM_SPIN_PROBE;
+				p->spin[which] = spin > p->spin_max ? p->spin_max : spin;
 				return 0;
 			}
 			if ((i & 15) == 0 && ipc__now_ns() >= end)
@@ -937,9 +943,9 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 		}
 		if (want != need && shm_ready(p, ri, which, need))
 			return 0;   /* enough for this message after all */
-		p->spin /= 2;   /* the peer did not come in time: spin less */
-		if (p->spin < SHM_SPIN_PROBE)
-			p->spin = 0;
+		p->spin[which] /= 2;    /* the peer did not come in time: spin less */
+		if (p->spin[which] < SHM_SPIN_PROBE)
+			p->spin[which] = 0;
 	}
 	e = __atomic_load_n(&ec->epoch, __ATOMIC_ACQUIRE);
 	__atomic_fetch_add(&ec->waiters, 1, __ATOMIC_SEQ_CST);
@@ -972,9 +978,10 @@ shm_reap_due(struct shm_priv *p, int slept)
 {
 	int64_t now = shm_coarse_ns();
 
-	if (slept != SHM_TIMEDOUT && now - p->reap_at < SHM_LIVE_NS)
+	if (slept != SHM_TIMEDOUT &&
+	    now - __atomic_load_n(&p->reap_at, __ATOMIC_RELAXED) < SHM_LIVE_NS)
 		return 0;
-	p->reap_at = now;
+	__atomic_store_n(&p->reap_at, now, __ATOMIC_RELAXED);
 	return 1;
 }
 
@@ -986,7 +993,7 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	int reap = 0, slept = 0, rc;
 	ssize_t n;
 
-	if ((rc = shm_enter(ch)) < 0)
+	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
 		return rc;
 	if (len > p->max_msg)
 		return -EMSGSIZE;
@@ -1085,7 +1092,7 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 	int reap = 0, slept = 0, rearmed = 0, rc;
 	ssize_t n;
 
-	if ((rc = shm_enter(ch)) < 0)
+	if ((rc = shm_enter(ch, EC_DATA)) < 0)
 		return rc;
 	for (;;) {
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
@@ -1195,7 +1202,7 @@ shm_fd(const ipc_channel *cch)
 	socklen_t salen;
 	int rc;
 
-	if ((rc = shm_enter(ch)) < 0)
+	if ((rc = shm_enter(ch, EC_DATA)) < 0)
 		return rc;
 	if (p->epfd >= 0)
 		return p->epfd;
@@ -1232,8 +1239,8 @@ shm_pending(const ipc_channel *ch)
 	struct shm_meta *m;
 	int other;
 
-	if (!p->seg || p->broken)
-		return p->broken != 0;
+	if (!p->seg || __atomic_load_n(&p->broken, __ATOMIC_RELAXED))
+		return p->seg != NULL;
 	m = &p->seg->meta;
 	other = p->side == SIDE_A ? SIDE_B : SIDE_A;
 	if (shm_ready(p, shm_rxring(p), EC_DATA, 0))
@@ -1500,8 +1507,8 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	pthread_once(&shm_once, shm_init_once);
 	p->child_fd = -1;
 	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
-	p->cpu = -1;
-	p->spin = p->spin_max / 4;
+	p->cpu[0] = p->cpu[1] = -1;
+	p->spin[0] = p->spin[1] = p->spin_max / 4;
 	p->wait_ns = SHM_WAIT_NS;
 	/* Test-only: lengthen the sleeps so that a lost wake-up shows as a
 	 * timeout instead of being covered by the periodic liveness check. */
