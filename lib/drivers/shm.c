@@ -513,6 +513,8 @@ shm_fork_child(void)
 		p->slot = p->child_slot;
 		p->tag = p->child_tag;
 		p->slot_pid = getpid();
+		__atomic_store_n(&p->seg->slot[p->slot].pid, (uint32_t)p->slot_pid,
+		                 __ATOMIC_RELAXED);
 		p->created = 0;
 		shm_drop_events(p);     /* the parent's doorbell, not ours */
 	}
@@ -1462,7 +1464,13 @@ shm_attach(ipc_channel *ch, const ipc_options *opt)
 	p->size = (size_t)m.total;
 	p->cap = m.capacity;
 	p->mask = m.capacity - 1;
-	return shm_claim_slot(p, SIDE_B, 1);
+	if ((rc = shm_claim_slot(p, SIDE_B, 1)) < 0)
+		return rc;
+	/* Event loops on side A look at their peers again: watch this one. */
+	if (__atomic_load_n(&p->seg->ring[shm_txring(p)].ec[EC_DATA].pollers,
+	                    __ATOMIC_SEQ_CST))
+		shm_ring_bells(p, shm_txring(p));
+	return 0;
 }
 
 /* Without an explicit max_msg, a message may take a quarter of the ring, so
