@@ -81,6 +81,7 @@ struct ipc_listener {
 /* registry.c */
 const struct ipc_driver *ipc__driver_find(const char *scheme, size_t len);
 extern const struct ipc_driver ipc__drv_pipe, ipc__drv_fd, ipc__drv_fifo;
+extern const struct ipc_driver ipc__drv_tcp, ipc__drv_unix;
 extern const struct ipc_driver ipc__drv_shm;
 
 /* uri.c: split "scheme:addr"; scheme is [A-Za-z][A-Za-z0-9+.-]*. */

@@ -12,6 +12,8 @@ static const struct ipc_driver *builtin[] = {
 	&ipc__drv_pipe,
 	&ipc__drv_fd,
 	&ipc__drv_fifo,
+	&ipc__drv_tcp,
+	&ipc__drv_unix,
 	&ipc__drv_shm,
 };
 

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +105,62 @@ test_two_way(const char *scheme)
 	return strcmp(scheme, "pipe") && strcmp(scheme, "fifo") && strcmp(scheme, "fd");
 }
 
+/* Socket pairs: the listener's accept runs in a thread, because ipc_open
+ * waits for the listener's hello, which ipc_accept sends. */
+struct pair_accept {
+	ipc_listener *l;
+	ipc_channel  *ch;
+	atomic_int    stop;
+	int           rc;
+};
+
+static void *
+pair_accept_main(void *arg)
+{
+	struct pair_accept *a = arg;
+	int i;
+
+	for (i = 0; i < 200 && !atomic_load(&a->stop); i++) {
+		a->rc = ipc_accept(a->l, &a->ch, 50);
+		if (a->rc != -ETIMEDOUT)
+			break;
+	}
+	return NULL;
+}
+
+static int
+pair_socket(const char *uri, ipc_channel **tx, ipc_channel **rx, int flags,
+            const ipc_options *opt)
+{
+	struct pair_accept a = { .rc = -ETIMEDOUT };
+	char addr[256];
+	pthread_t t;
+	int rc;
+
+	if ((rc = ipc_listen(&a.l, uri, flags & IPC_RAW, opt)) < 0)
+		return rc;
+	if ((rc = ipc_listener_addr(a.l, addr, sizeof(addr))) < 0 ||
+	    (rc = -pthread_create(&t, NULL, pair_accept_main, &a)) < 0) {
+		ipc_listener_close(a.l);
+		return rc;
+	}
+	rc = ipc_open(tx, addr, IPC_SEND | IPC_RECV | flags, opt);
+	if (rc < 0)
+		atomic_store(&a.stop, 1);
+	pthread_join(t, NULL);
+	ipc_listener_close(a.l);
+	if (rc < 0 || a.rc < 0) {
+		if (rc == 0)
+			ipc_close(*tx);
+		if (a.rc == 0)
+			ipc_close(a.ch);
+		*tx = NULL;
+		return rc < 0 ? rc : a.rc;
+	}
+	*rx = a.ch;
+	return 0;
+}
+
 int
 test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
               const ipc_options *opt)
@@ -146,6 +204,12 @@ test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
 			return rc;
 		}
 		return 0;
+	}
+	if (strcmp(scheme, "tcp") == 0)
+		return pair_socket("tcp://127.0.0.1:0", tx, rx, flags, opt);
+	if (strcmp(scheme, "unix") == 0) {
+		snprintf(uri, sizeof(uri), "unix:%s", test_path("pair.sock"));
+		return pair_socket(uri, tx, rx, flags, opt);
 	}
 	if (strcmp(scheme, "shm") == 0) {
 		static unsigned counter;

@@ -1,0 +1,437 @@
+/* The socket layer shared by tcp and unix: connect with a deadline, the hello
+ * exchange, and a listener whose ipc_accept never waits on one slow peer.
+ *
+ * Accepted sockets whose hello has not arrived sit in a bounded set (up to
+ * IPC__SOCK_PENDING_MAX), each with a short deadline. An epoll descriptor
+ * watches the listening socket and every pending one, so ipc_listener_fd()
+ * turns readable whenever ipc_accept() may make progress. When the set is
+ * full and another peer knocks, the oldest pending handshake is dropped:
+ * a libipc peer sends its hello at once, so silent peers are the ones to go. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sockets.h"
+
+struct ipc__sock_listener *
+ipc__sock_listener_get(const ipc_listener *l)
+{
+	return l->priv ? *(struct ipc__sock_listener **)l->priv : NULL;
+}
+
+int
+ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
+                       int (*admit)(const struct ipc__sock_listener *, int))
+{
+	struct ipc__sock_listener *sl = calloc(1, sizeof(*sl));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!sl) {
+		close(fd);
+		return -ENOMEM;
+	}
+	sl->fd = fd;
+	sl->pid = getpid();
+	sl->flags = flags;
+	sl->max_msg = (uint32_t)l->opt.max_msg;
+	sl->admit = admit;
+	*(struct ipc__sock_listener **)l->priv = sl;
+	if ((sl->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = fd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void
+ipc__sock_listener_free(ipc_listener *l)
+{
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	size_t i;
+
+	if (!sl)
+		return;
+	for (i = 0; i < sl->npend; i++)
+		close(sl->pend[i].fd);
+	if (sl->epfd >= 0)
+		close(sl->epfd);
+	if (sl->fd >= 0)
+		close(sl->fd);
+	free(sl->path);
+	free(sl);
+	*(struct ipc__sock_listener **)l->priv = NULL;
+}
+
+int
+ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap)
+{
+	const struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	size_t n = strlen(sl->addr);
+
+	if (n >= cap)
+		return -ENOSPC;
+	memcpy(buf, sl->addr, n + 1);
+	return (int)n;
+}
+
+/* A listener used in a forked child (a pre-forked server: every worker
+ * accepts on the same socket) gets its own epoll set and handshake set, so
+ * the processes never see or steal each other's half-open peers. The
+ * parent's handshakes stay the parent's: the child only drops its copies. */
+static int
+sock_adopt(struct ipc__sock_listener *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	size_t i;
+	int epfd;
+
+	if (sl->pid == getpid())
+		return 0;
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = sl->fd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0) {
+		int rc = -errno;
+
+		close(epfd);
+		return rc;
+	}
+	for (i = 0; i < sl->npend; i++)
+		close(sl->pend[i].fd);
+	sl->npend = 0;
+	close(sl->epfd);
+	sl->epfd = epfd;
+	sl->pid = getpid();
+	return 0;
+}
+
+int
+ipc__sock_listener_fd(const ipc_listener *l)
+{
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	int rc = sock_adopt(sl);
+
+	return rc < 0 ? rc : sl->epfd;
+}
+
+/* ------------------------------------------------------------ handshake */
+
+/* Bytes seen so far must be a prefix of a hello: refuse garbage at once. */
+static int
+hello_prefix_ok(const unsigned char *h, size_t got)
+{
+	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
+
+	if (memcmp(h, ipc__hello_magic, n) != 0)
+		return 0;
+	return got <= 4 || h[4] == IPC__WIRE_VERSION;
+}
+
+static int
+attach(ipc_channel *ch, int fd, uint32_t peer_max)
+{
+	int rc = ipc__stream_init(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
+
+	if (rc < 0) {
+		close(fd);      /* on failure the stream layer did not take it */
+		return rc;
+	}
+	if (!(ch->flags & IPC_RAW)) {
+		/* The hellos are exchanged: the stream layer must not repeat
+		 * them, and a message the peer would refuse is not sent. */
+		ch->st.hello_out = 1;
+		ch->st.hello_in = 1;
+		ch->st.peer_max = peer_max;
+		ch->st.send_limit = peer_max;
+	}
+	return 0;
+}
+
+static int
+send_hello(ipc_channel *ch, int fd, long long deadline)
+{
+	unsigned char h[IPC__HELLO_SIZE];
+	size_t off = 0;
+	ssize_t r;
+	int rc;
+
+	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
+	while (off < sizeof(h)) {
+		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return errno == EPIPE || errno == ECONNRESET ? -ECONNREFUSED : -errno;
+		if ((rc = ipc_wait_fd(ch, fd, POLLOUT, deadline)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+recv_hello(ipc_channel *ch, int fd, long long deadline, uint32_t *peer_max)
+{
+	unsigned char h[IPC__HELLO_SIZE];
+	size_t got = 0;
+	ssize_t r;
+	int rc;
+
+	while (got < sizeof(h)) {
+		/* Exactly what is missing: frames behind the hello stay queued. */
+		r = recv(fd, h + got, sizeof(h) - got, MSG_DONTWAIT);
+		if (r > 0) {
+			got += (size_t)r;
+			if (!hello_prefix_ok(h, got))
+				return -EPROTO;
+			continue;
+		}
+		if (r == 0)
+			return got ? -EPROTO : -ECONNREFUSED;
+		if (errno == EINTR)
+			continue;
+		if (errno == ECONNRESET)
+			return got ? -EPROTO : -ECONNREFUSED;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if ((rc = ipc_wait_fd(ch, fd, POLLIN, deadline)) < 0)
+			return rc;
+	}
+	return ipc__hello_check(h, peer_max);
+}
+
+int
+ipc__sock_start(ipc_channel *ch, int fd, long long deadline)
+{
+	uint32_t peer_max = 0;
+	int rc;
+
+	if (!(ch->flags & IPC_RAW)) {
+		if ((rc = send_hello(ch, fd, deadline)) < 0 ||
+		    (rc = recv_hello(ch, fd, deadline, &peer_max)) < 0) {
+			close(fd);
+			return rc;
+		}
+	}
+	return attach(ch, fd, peer_max);
+}
+
+/* -------------------------------------------------------------- connect */
+
+int
+ipc__sock_connect(ipc_channel *ch, const struct sockaddr *sa, socklen_t len,
+                  long long deadline)
+{
+	struct timespec nap = { 0, 500000 };   /* unix backlog full: back off */
+	socklen_t elen;
+	int fd, rc, err;
+
+	for (;;) {
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, sa, len) == 0)
+			return fd;
+		err = errno;
+		if (err == EINPROGRESS || err == EINTR)
+			break;
+		close(fd);
+		/* A unix listener's backlog is full: the kernel says EAGAIN
+		 * instead of waiting. Retry until the deadline. */
+		if (err != EAGAIN)
+			return -err;
+		if ((rc = ipc__expired(deadline)) != 0)
+			return rc;
+		if (atomic_load(&ch->shut))
+			return IPC_EOF;
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 8000000)
+			nap.tv_nsec *= 2;
+	}
+	if ((rc = ipc_wait_fd(ch, fd, POLLOUT, deadline)) < 0) {
+		close(fd);
+		return rc;
+	}
+	elen = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* --------------------------------------------------------------- accept */
+
+static void
+pend_drop(struct ipc__sock_listener *sl, size_t i)
+{
+	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, sl->pend[i].fd, NULL);
+	close(sl->pend[i].fd);
+	sl->pend[i] = sl->pend[--sl->npend];
+}
+
+/* Hand pending slot @p i over to @p ch. */
+static int
+pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
+{
+	int fd = sl->pend[i].fd;
+	uint32_t peer_max = 0;
+
+	if (!(sl->flags & IPC_RAW))
+		ipc__hello_check(sl->pend[i].hello, &peer_max);
+	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
+	sl->pend[i] = sl->pend[--sl->npend];
+	return attach(ch, fd, peer_max);
+}
+
+/* Read what the peer has sent of its hello.
+ * @return 1 complete, 0 still waiting, -1 dropped (slot @p i is refilled). */
+static int
+pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
+{
+	struct ipc__sock_pending *p = &sl->pend[i];
+	uint32_t peer_max;
+	ssize_t r;
+
+	while (p->got < IPC__HELLO_SIZE) {
+		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
+		if (r > 0) {
+			p->got += (uint8_t)r;
+			if (!hello_prefix_ok(p->hello, p->got))
+				break;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (now < p->deadline)
+				return 0;
+		}
+		break;          /* end of file, error, or too slow */
+	}
+	if (p->got == IPC__HELLO_SIZE && ipc__hello_check(p->hello, &peer_max) == 0)
+		return 1;
+	pend_drop(sl, i);
+	return -1;
+}
+
+/* Take one new connection off the kernel's queue.
+ * @return 1 added to the set, 2 ready at once (raw: in *ready), 0 none left,
+ *         or a negative errno worth reporting (descriptor limits). */
+static int
+take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	unsigned char h[IPC__HELLO_SIZE];
+	size_t i, oldest;
+	int fd;
+
+	for (;;) {
+		fd = accept4(sl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			break;
+		switch (errno) {
+		case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+		case EWOULDBLOCK:
+#endif
+			return 0;
+		case EINTR: case ECONNABORTED: case EPROTO: case EPERM:
+			continue;   /* that peer gave up, or a firewall said no */
+		default:
+			return -errno;
+		}
+	}
+	if (sl->admit && sl->admit(sl, fd) < 0) {
+		close(fd);
+		return 1;
+	}
+	if (sl->flags & IPC_RAW) {
+		*ready = fd;
+		return 2;
+	}
+	ipc__hello_fill(h, sl->max_msg);
+	if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+		close(fd);      /* a fresh socket always has room: the peer is gone */
+		return 1;
+	}
+	if (sl->npend == IPC__SOCK_PENDING_MAX) {
+		for (oldest = 0, i = 1; i < sl->npend; i++)
+			if (sl->pend[i].deadline < sl->pend[oldest].deadline)
+				oldest = i;
+		pend_drop(sl, oldest);
+	}
+	ev.data.fd = fd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	sl->pend[sl->npend++] = (struct ipc__sock_pending){
+		.fd = fd,
+		.deadline = now + (int64_t)IPC__SOCK_HELLO_MS * 1000000,
+	};
+	return 1;
+}
+
+int
+ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
+{
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	long long deadline = ipc_deadline(timeout_ms);
+	struct epoll_event evs[8];
+	int64_t now, soonest;
+	size_t i, n;
+	int rc, err, fd = -1, wait_ms;
+
+	if ((rc = sock_adopt(sl)) < 0)
+		return rc;
+	for (;;) {
+		now = ipc__now_ns();
+		/* New peers first, a bounded batch so a flood cannot starve us. */
+		for (err = 0, n = 0; n < IPC__SOCK_PENDING_MAX; n++) {
+			rc = take_new(sl, now, &fd);
+			if (rc == 2)
+				return attach(ch, fd, 0);
+			if (rc <= 0) {
+				err = rc;   /* out of descriptors: reported below */
+				break;
+			}
+		}
+		/* Then every handshake in flight; the first complete one wins. */
+		soonest = INT64_MAX;
+		for (i = sl->npend; i-- > 0;) {
+			rc = pend_step(sl, i, now);
+			if (rc == 1)
+				return pend_take(sl, i, ch);
+			if (rc == 0 && sl->pend[i].deadline < soonest)
+				soonest = sl->pend[i].deadline;
+		}
+		/* The listening socket stays readable: waiting would spin. */
+		if (err < 0)
+			return err;
+		if ((rc = ipc__expired(deadline)) != 0)
+			return rc;
+		wait_ms = ipc__deadline_ms(deadline);
+		if (soonest != INT64_MAX) {
+			int64_t left = (soonest - now + 999999) / 1000000;
+
+			if (wait_ms < 0 || left < wait_ms)
+				wait_ms = (int)left;
+		}
+		if (epoll_wait(sl->epfd, evs, 8, wait_ms) < 0 && errno != EINTR)
+			return -errno;
+	}
+}

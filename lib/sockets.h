@@ -1,0 +1,69 @@
+/* The socket layer shared by the tcp and unix drivers: non-blocking connect,
+ * the hello exchange, and listeners that never block on a slow peer.
+ * Internal: nothing here is installed. */
+#ifndef IPC_SOCKETS_H
+#define IPC_SOCKETS_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "ipc-private.h"
+
+#define IPC__SOCK_PENDING_MAX 64     /* handshakes in flight per listener */
+#define IPC__SOCK_HELLO_MS    1500   /* a peer's hello must arrive within this */
+#define IPC__SOCK_ADDR_MAX    160    /* longest listener URI we print */
+
+/* One accepted connection whose hello has not fully arrived yet. */
+struct ipc__sock_pending {
+	int           fd;
+	uint8_t       got;                      /* bytes of hello read so far */
+	unsigned char hello[IPC__HELLO_SIZE];
+	int64_t       deadline;                 /* monotonic ns: dropped after */
+};
+
+/* Listener state. The listener's priv holds a pointer to this. */
+struct ipc__sock_listener {
+	int      fd;            /* the listening socket */
+	int      epfd;          /* epoll over fd and every pending handshake */
+	pid_t    pid;           /* the process epfd and pend[] belong to */
+	int      flags;         /* IPC_RAW, IPC_ANY_UID */
+	uint32_t max_msg;
+	/* Run on every accepted socket before its hello; < 0 refuses it. */
+	int    (*admit)(const struct ipc__sock_listener *sl, int fd);
+	size_t   npend;
+	struct ipc__sock_pending pend[IPC__SOCK_PENDING_MAX];
+	char     addr[IPC__SOCK_ADDR_MAX];   /* bound URI, for ipc_listener_addr */
+	/* unix only: the socket file we made, removed by its owner on close */
+	char    *path;
+	dev_t    dev;
+	ino_t    ino;
+};
+
+/* Allocate the listener state around the bound, listening socket @p fd (taken
+ * over even on failure) and hang it on @p l. */
+int  ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
+                            int (*admit)(const struct ipc__sock_listener *, int));
+struct ipc__sock_listener *ipc__sock_listener_get(const ipc_listener *l);
+/* Close every descriptor and free the state (the file, if any, is the
+ * driver's business and must be handled first). Copes with half set up. */
+void ipc__sock_listener_free(ipc_listener *l);
+
+/* Driver ops shared as they are. A channel's close is ipc__stream_close():
+ * no shutdown(2), so a copy handed to a forked child keeps working after the
+ * opener closes its own, as with pipes; the peer sees end of file when the
+ * last copy is closed. */
+int  ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms);
+int  ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap);
+int  ipc__sock_listener_fd(const ipc_listener *l);
+
+/* Non-blocking connect of a fresh socket to @p sa, waiting until @p deadline.
+ * @return the connected descriptor (non-blocking, close-on-exec) or < 0. */
+int  ipc__sock_connect(ipc_channel *ch, const struct sockaddr *sa, socklen_t len,
+                       long long deadline);
+/* Exchange hellos on a connected socket (nothing with IPC_RAW), then hand the
+ * descriptor to the stream layer. Takes @p fd over, whatever happens.
+ * @return 0; -EPROTO (the peer does not speak libipc), -ECONNREFUSED (closed
+ * before its hello), -ETIMEDOUT, IPC_EOF (ipc_shutdown), a negative errno. */
+int  ipc__sock_start(ipc_channel *ch, int fd, long long deadline);
+
+#endif
