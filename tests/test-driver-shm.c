@@ -940,6 +940,34 @@ struct hang_arg {
 	int fd;
 };
 
+/* An object some other program made under the name is never removed. */
+START_TEST(shm_foreign_object_left_alone)
+{
+	const char *uri = shm_uri("foreign");
+	ipc_channel *a;
+	struct stat st;
+	int fd;
+
+	fd = shm_open(uri + 4, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "not libipc", 10), 10);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), -EEXIST);
+	ck_assert_int_eq(ftruncate(fd, 8192), 0);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), -EEXIST);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	/* nor used by an opener: it was never published */
+	{
+		ipc_options o = IPC_OPTIONS_INIT;
+
+		o.open_timeout_ms = 100;
+		ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV, &o), -ETIMEDOUT);
+	}
+	close(fd);
+	ck_assert_int_eq(shm_unlink(uri + 4), 0);
+}
+END_TEST
+
 static int
 create_and_hang(void *arg)
 {
@@ -1206,6 +1234,7 @@ shm_suite(void)
 	tcase_add_test(tc, shm_corruption);
 	tcase_add_test(tc, shm_half_initialised_and_stale);
 	tcase_add_test(tc, shm_creator_killed);
+	tcase_add_test(tc, shm_foreign_object_left_alone);
 	tcase_add_test(tc, shm_other_uid);
 	tcase_add_test(tc, shm_mode_exact);
 	tcase_add_test(tc, shm_enospc);

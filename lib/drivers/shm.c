@@ -1276,8 +1276,9 @@ shm_same_object(const char *name, int fd)
 	return same;
 }
 
-/* The name exists: remove it when whoever made it is gone (no side-A
- * attacher holds its lock), else -EEXIST. 0 means "try creating again". */
+/* The name exists: remove it when it is one of ours (or empty) and whoever
+ * made it is gone (no side-A attacher holds its lock), else -EEXIST: a live
+ * channel, or an object some other program made. 0 means "try again". */
 static int
 shm_take_stale(const char *name)
 {
@@ -1294,12 +1295,23 @@ shm_take_stale(const char *name)
 		close(fd);
 		return -EEXIST;
 	}
+	if (st.st_size > 0 && st.st_size < (off_t)SHM_HDR)
+		rc = -EEXIST;   /* not one of ours: leave it alone */
 	if (st.st_size >= (off_t)SHM_HDR) {
+		uint32_t magic, version, hdr;
+
 		seg = mmap(NULL, SHM_HDR, PROT_READ, MAP_SHARED, fd, 0);
 		if (seg == MAP_FAILED) {
 			close(fd);
 			return -EEXIST;
 		}
+		/* Ours, or one whose creator died before publishing it. */
+		magic = __atomic_load_n(&seg->meta.magic, __ATOMIC_ACQUIRE);
+		version = seg->meta.version;
+		hdr = seg->meta.hdr_size;
+		if (!(magic == SHM_MAGIC || (magic == 0 && (version == 0 || version == SHM_VERSION) &&
+		                             (hdr == 0 || hdr == SHM_HDR))))
+			rc = -EEXIST;
 		for (i = 1; i < SHM_NSLOTS && rc == 0; i++)
 			if (__atomic_load_n(&seg->slot[i].side, __ATOMIC_ACQUIRE) == SIDE_A &&
 			    shm_byte_held(fd, i))
