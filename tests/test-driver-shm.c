@@ -30,35 +30,64 @@
 #define SEG_DATA(r, cap) (4096 + (r) * (cap))
 
 static char self_exe[4096];
+static pid_t runner;    /* the process that runs the suite */
 
+/* "shm:/ipc-test-<runner>-<test process>-<tag>": unique per test, and every
+ * name of a run shares a prefix that the runner sweeps when it exits. */
 static const char *
 shm_uri(const char *tag)
 {
 	static char uri[128];
 
-	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%s", (long)getpid(), tag);
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%ld-%s", (long)runner, (long)getpid(),
+	         tag);
 	return uri;
+}
+
+/* Remove the test objects of this test process (@p all: of the whole run);
+ * the first name found goes to @p left. */
+static int
+shm_sweep(int all, char *left, size_t cap)
+{
+	char prefix[64];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int n = 0;
+
+	if (all)
+		snprintf(prefix, sizeof(prefix), "ipc-test-%ld-", (long)runner);
+	else
+		snprintf(prefix, sizeof(prefix), "ipc-test-%ld-%ld-", (long)runner,
+		         (long)getpid());
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			char path[300];
+
+			if (left && !n)
+				snprintf(left, cap, "%s", e->d_name);
+			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+			unlink(path);
+			n++;
+		}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A failed test skips its teardown: the runner removes what it left. */
+static void
+shm_sweep_at_exit(void)
+{
+	if (getpid() == runner)
+		shm_sweep(1, NULL, 0);
 }
 
 static void
 shm_teardown(void)
 {
-	char prefix[64];
 	char left[300] = "";
-	DIR *d = opendir("/dev/shm");
-	struct dirent *e;
 
-	snprintf(prefix, sizeof(prefix), "ipc-test-%ld-", (long)getpid());
-	while (d && (e = readdir(d)))
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			char path[300];
-
-			snprintf(left, sizeof(left), "%s", e->d_name);
-			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
-			unlink(path);
-		}
-	if (d)
-		closedir(d);
+	shm_sweep(0, left, sizeof(left));
 	test_fixture_teardown();
 	ck_assert_msg(!left[0], "left /dev/shm/%s behind", left);
 }
@@ -1263,5 +1292,7 @@ main(int argc, char **argv)
 	self_exe[n] = 0;
 	if (access("/dev/shm", W_OK) < 0)
 		test_skip("/dev/shm is not writable");
+	runner = getpid();
+	atexit(shm_sweep_at_exit);
 	return test_run(shm_suite());
 }
