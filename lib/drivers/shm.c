@@ -184,6 +184,9 @@ struct shm_priv {
 	int64_t          spin_max;
 	int              cpu[2];     /* sched_getcpu() at the start of the call */
 	unsigned         misses[2];
+	unsigned         done[2];    /* messages moved since the last wait */
+	int              yielded[2]; /* the last wait ended with a yield */
+	int              yscore[2];  /* how well yielding paid lately */
 	int64_t          live_at;    /* when peer liveness was last looked at */
 	int64_t          reap_at;    /* when record holders were last looked at */
 	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
@@ -740,6 +743,7 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 	shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half, len - half);
 	__atomic_store_n(shm_rstate(p, ring, tail), R_COMMITTED, __ATOMIC_RELEASE);
 	shm_notify(p, ri, EC_DATA);
+	p->done[EC_SPACE]++;
 	return (ssize_t)len;
 }
 
@@ -860,6 +864,7 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 	 * the claim gone may overwrite it. */
 	__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
 	shm_notify(p, ri, EC_SPACE);
+	p->done[EC_DATA]++;
 	return len;
 }
 
@@ -903,6 +908,24 @@ shm_same_cpu(struct shm_priv *p, int ri, int which)
 	return p->cpu[which] >= 0 && peer == (uint32_t)p->cpu[which];
 }
 
+/* Did the last yield let the peer do a batch (several messages before we
+ * had to wait again)? A ping-pong gains nothing from yielding, and on a
+ * CPU shared with other processes loses its turn to them: stop yielding
+ * there, and try again now and then. */
+static int
+shm_yield_pays(struct shm_priv *p, int which)
+{
+	if (p->yielded[which]) {
+		if (p->done[which] > 1)
+			p->yscore[which] = p->yscore[which] < 8 ? p->yscore[which] + 1 : 8;
+		else
+			p->yscore[which] = p->yscore[which] > -8 ? p->yscore[which] - 2 : -8;
+	}
+	p->yielded[which] = 0;
+	p->done[which] = 0;
+	return p->yscore[which] >= 0 || (++p->misses[which] & 255) == 0;
+}
+
 /* Spin a little, then sleep on the eventcount. Returns 0 to retry (after a
  * *slept: 0 no sleep, SHM_WOKEN woken by a change, SHM_TIMEDOUT the sleep
  * ran out), or -EAGAIN / -ETIMEDOUT / IPC_EOF. */
@@ -922,9 +945,24 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 	if (deadline == 0)
 		return -EAGAIN;
 	/* Spinning while the peer waits for our CPU only burns its time. */
-	if (shm_same_cpu(p, ri, which))
+	if (shm_same_cpu(p, ri, which)) {
+		/* The peer last ran on our CPU. If it is not asleep (no waiter
+		 * on the conditions it waits for), it is runnable there,
+		 * preempted by us: let it run once, which is cheaper than a
+		 * futex sleep and wake-up pair, and lets a sender fill the ring
+		 * for a batch. If it sleeps, yielding would only hand our time
+		 * to other processes. */
+		if (shm_yield_pays(p, which) &&
+		    !__atomic_load_n(&p->seg->ring[ri].ec[which ^ 1].waiters, __ATOMIC_RELAXED) &&
+		    !__atomic_load_n(&p->seg->ring[ri ^ 1].ec[which].waiters, __ATOMIC_RELAXED)) {
+			sched_yield();
+			if (shm_ready(p, ri, which, need)) {
+				p->yielded[which] = 1;
+				return 0;
+			}
+		}
 		spin = 0;
-	if (spin == 0 && p->spin_max && (++p->misses[which] & 15) == 0)
+	} else if (spin == 0 && p->spin_max && (++p->misses[which] & 15) == 0)
 		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
 	if (spin > 0) {
 		/* A sender short of space waits, while it spins, for an eighth of
@@ -993,16 +1031,22 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
 	int reap = 0, slept = 0, rc;
+	uint32_t seen;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
 		return rc;
 	if (len > p->max_msg)
 		return -EMSGSIZE;
+	seen = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
 	for (;;) {
+		/* A fresh look at liveness when someone left, or a sleep ran
+		 * out; otherwise the cached answer (no system call). */
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+		int force = slept == SHM_TIMEDOUT || departs != seen;
 
-		if (shm_peer_gone(p, slept))
+		seen = departs;
+		if (shm_peer_gone(p, force))
 			return -EPIPE;
 		n = shm_try_send(ch, buf, len, deadline, reap);
 		if (n != SHM_BLOCKED)
@@ -1092,13 +1136,17 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
 	int reap = 0, slept = 0, rearmed = 0, rc;
+	uint32_t seen;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch, EC_DATA)) < 0)
 		return rc;
+	seen = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
 	for (;;) {
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+		int force = slept == SHM_TIMEDOUT || departs != seen;
 
+		seen = departs;
 		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
@@ -1109,7 +1157,7 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 		/* Nothing committed: an end when nobody is left to send. The
 		 * check is made after the ring was seen empty, and a closing
 		 * peer commits before it leaves, so nothing sent is lost. */
-		if (shm_peer_gone(p, slept)) {
+		if (shm_peer_gone(p, force)) {
 			n = shm_try_recv(ch, buf, cap, peek, deadline, 1);
 			return n == SHM_BLOCKED ? IPC_EOF : n;
 		}
