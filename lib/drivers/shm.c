@@ -191,6 +191,7 @@ struct shm_priv {
 	int64_t          reap_at;    /* when record holders were last looked at */
 	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
 	int              peer_gone;  /* its answer */
+	uint32_t         live_departs; /* meta.departs when it was given */
 };
 
 /* Close what ipc_fd() made. */
@@ -352,6 +353,7 @@ shm_peer_gone(struct shm_priv *p, int force)
 {
 	struct shm_meta *m = &p->seg->meta;
 	int other = p->side == SIDE_A ? SIDE_B : SIDE_A, gone = 1;
+	uint32_t departs;
 	int64_t now, at;
 	unsigned i;
 
@@ -361,9 +363,12 @@ shm_peer_gone(struct shm_priv *p, int force)
 		return 1;
 	/* The answer is cached for both threads of a channel (one may send
 	 * while another receives): the answer first, then its time, release. */
+	/* Anyone who left since the cached answer makes it stale. */
+	departs = __atomic_load_n(&m->departs, __ATOMIC_SEQ_CST);
 	now = shm_coarse_ns();
 	at = __atomic_load_n(&p->live_at, __ATOMIC_ACQUIRE);
-	if (!force && at && now - at < SHM_LIVE_NS)
+	if (!force && at && now - at < SHM_LIVE_NS &&
+	    __atomic_load_n(&p->live_departs, __ATOMIC_RELAXED) == departs)
 		return __atomic_load_n(&p->peer_gone, __ATOMIC_RELAXED);
 	for (i = 0; i < SHM_NSLOTS; i++)
 		if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE) == (uint32_t)other &&
@@ -372,6 +377,7 @@ shm_peer_gone(struct shm_priv *p, int force)
 			break;
 		}
 	__atomic_store_n(&p->peer_gone, gone, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->live_departs, departs, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->live_at, now, __ATOMIC_RELEASE);
 	return gone;
 }
@@ -1031,22 +1037,20 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
 	int reap = 0, slept = 0, rc;
-	uint32_t seen;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
 		return rc;
 	if (len > p->max_msg)
 		return -EMSGSIZE;
-	seen = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
 	for (;;) {
-		/* A fresh look at liveness when someone left, or a sleep ran
-		 * out; otherwise the cached answer (no system call). */
+		/* Taken before the liveness look: a departure after it makes
+		 * shm_block() return at once instead of sleeping. */
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
-		int force = slept == SHM_TIMEDOUT || departs != seen;
 
-		seen = departs;
-		if (shm_peer_gone(p, force))
+		/* A fresh look through the kernel after a sleep ran out, or
+		 * when someone left since the cached answer. */
+		if (shm_peer_gone(p, slept == SHM_TIMEDOUT))
 			return -EPIPE;
 		n = shm_try_send(ch, buf, len, deadline, reap);
 		if (n != SHM_BLOCKED)
@@ -1136,17 +1140,13 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 	struct shm_priv *p = ch->priv;
 	long long deadline = ipc_deadline(timeout_ms);
 	int reap = 0, slept = 0, rearmed = 0, rc;
-	uint32_t seen;
 	ssize_t n;
 
 	if ((rc = shm_enter(ch, EC_DATA)) < 0)
 		return rc;
-	seen = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
 	for (;;) {
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
-		int force = slept == SHM_TIMEDOUT || departs != seen;
 
-		seen = departs;
 		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
@@ -1157,7 +1157,7 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 		/* Nothing committed: an end when nobody is left to send. The
 		 * check is made after the ring was seen empty, and a closing
 		 * peer commits before it leaves, so nothing sent is lost. */
-		if (shm_peer_gone(p, force)) {
+		if (shm_peer_gone(p, slept == SHM_TIMEDOUT)) {
 			n = shm_try_recv(ch, buf, cap, peek, deadline, 1);
 			return n == SHM_BLOCKED ? IPC_EOF : n;
 		}
