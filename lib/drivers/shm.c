@@ -47,8 +47,11 @@
  * "epoch" and a waiter count. A waiter reads epoch, registers, re-checks the
  * condition, then sleeps on epoch; a notifier publishes, fences, and only when
  * the count is non-zero bumps epoch and wakes. Sleeps last at most 100 ms so
- * that peer liveness is re-checked. A waiter spins a short, adaptive while
- * before it sleeps when more than one CPU is available.
+ * that peer liveness is re-checked, and a waiter also looks again when the
+ * departure counter moved (every orderly close bumps it). Before sleeping, a
+ * waiter spins a short, adaptive while when the peer last ran on another CPU;
+ * when it ran on ours, it yields once instead if that lately let the peer
+ * move a batch, and otherwise sleeps at once.
  *
  * Everything read from the segment is checked before use; offsets are always
  * masked with our own copy of the capacity, so a scribbling peer gets this
