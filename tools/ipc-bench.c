@@ -68,7 +68,53 @@ static struct {
 } cfg;
 
 static volatile sig_atomic_t timed_out;
-static volatile pid_t child_pid;
+static volatile pid_t child_pid, measurer_pid;
+
+/* Every name a row may create, for an interrupted run to remove. */
+static const char *const dir_names[] = {
+	"lib-p2c.fifo", "lib-c2p.fifo", "raw-p2c.fifo", "raw-c2p.fifo",
+	"lib.sock", "raw.sock", "zmq.sock", "nng.sock",
+};
+
+/* Async-signal-safe: unlink what process @p pid may have left. */
+static void
+remove_names(pid_t pid)
+{
+	char path[512], num[16];
+	size_t i, dl = strlen(cfg.dir), k = sizeof(num);
+	unsigned v = (unsigned)pid;
+
+	for (i = 0; i < sizeof(dir_names) / sizeof(dir_names[0]) && dl && dl < 400; i++) {
+		memcpy(path, cfg.dir, dl);
+		path[dl] = '/';
+		strcpy(path + dl + 1, dir_names[i]);
+		unlink(path);
+	}
+	num[--k] = '\0';
+	do
+		num[--k] = (char)('0' + v % 10);
+	while ((v /= 10) && k);
+	strcpy(path, "/dev/shm/ipc-bench-");
+	strcat(path, num + k);
+	strcat(path, "-lib");
+	unlink(path);
+}
+
+static void
+on_terminate(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, SIGKILL);
+	if (measurer_pid > 0) {
+		kill(measurer_pid, SIGKILL);
+		remove_names(measurer_pid);
+	}
+	remove_names(getpid());
+	if (cfg.dir[0])
+		rmdir(cfg.dir);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static void
 on_alarm(int sig)
@@ -1538,6 +1584,7 @@ run_isolated(const struct impl *im, int64_t *lat)
 	}
 	if (pid == 0) {
 		close(p[0]);
+		measurer_pid = 0;
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		nresults = nskips = 0;
 		run_impl(im, lat);
@@ -1548,6 +1595,7 @@ run_isolated(const struct impl *im, int64_t *lat)
 			_exit(1);
 		_exit(0);
 	}
+	measurer_pid = pid;
 	close(p[1]);
 	if (read_until(p[0], &n, sizeof(n), deadline) < 0 || n < 0 || n > (int)NSIZES ||
 	    read_until(p[0], results + nresults, (size_t)n * sizeof(results[0]), deadline) < 0 ||
@@ -1562,6 +1610,7 @@ run_isolated(const struct impl *im, int64_t *lat)
 	nskips += ns;
 	close(p[0]);
 	st = reap(pid);
+	measurer_pid = 0;
 	if (st != 0 && n + ns > 0)
 		progress("  %s/%s: measuring process exit status %d\n", im->transport, im->impl, st);
 }
@@ -2025,6 +2074,10 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);    /* raw sockets and pipes: EPIPE instead */
+	sa.sa_handler = on_terminate;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	pick_cpus();
 	if (cfg.ncpu < 2)
