@@ -1,6 +1,7 @@
 /* The stream layer shared by every byte-stream transport (pipe, FIFO, fd:,
  * unix, tcp): hello, length-prefixed frames, read-ahead, committed tails.
  * doc/wire-format.md describes the bytes. */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -148,11 +149,16 @@ iov_advance(struct iovec **iov, int *n, size_t done)
 /* Write iov until done or the deadline. @p *written counts bytes out.
  * @return 0 when all is out, or the reason it stopped. */
 static int
-write_all(ipc_channel *ch, struct iovec *iov, int n, long long deadline, size_t *written)
+write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
+          size_t *written)
 {
 	struct ipc__stream *s = &ch->st;
+	struct iovec v[2], *iov = v;
 	ssize_t r;
 	int rc;
+
+	assert(n <= 2);
+	memcpy(v, src, (size_t)n * sizeof(*v));   /* the caller's array stays whole */
 
 	while (n) {
 		if (s->wkind == IPC__FD_BLOCKING &&

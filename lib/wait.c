@@ -99,17 +99,27 @@ ipc__set_cloexec_nonblock(int fd)
 	return 0;
 }
 
-/* Test-only: IPC_CRASH_AT=<step> makes the process _exit(99) at that step, so
- * tests can kill a peer inside a dangerous window on purpose, every run. */
+/* Test-only: IPC_CRASH_AT=<step>[:<n>] makes the process _exit(99) the n-th
+ * time (default first) it reaches that step, so tests can kill a peer inside
+ * a dangerous window on purpose, every run. Read once per process. */
 int
 ipc__crash_at(const char *step)
 {
 	static const char *want;
+	static size_t want_len;
+	static long hits_left;
 	static int looked;
+	const char *colon;
 
 	if (!looked) {
-		want = getenv("IPC_CRASH_AT");
+		if ((want = getenv("IPC_CRASH_AT"))) {
+			colon = strchr(want, ':');
+			want_len = colon ? (size_t)(colon - want) : strlen(want);
+			hits_left = colon ? atol(colon + 1) : 1;
+		}
 		looked = 1;
 	}
-	return want && strcmp(want, step) == 0;
+	if (!want || strncmp(want, step, want_len) != 0 || step[want_len])
+		return 0;
+	return --hits_left == 0;
 }
