@@ -949,12 +949,15 @@ static int
 shm_lib_attach(struct run *r, int child, struct ep *e)
 {
 	static const ipc_options o = { .size = sizeof(o), .open_timeout_ms = 10000 };
+	int rc;
 
 	ep_init(e, &lib_ops);
 	if (child) {
 		ipc_close(r->ch[0]);        /* the creator's: our copy only unmaps */
 		r->ch[0] = NULL;
-		return ipc_open(&e->tx, r->uri, IPC_SEND | IPC_RECV, &o);
+		rc = ipc_open(&e->tx, r->uri, IPC_SEND | IPC_RECV, &o);
+		e->rx = e->tx;
+		return rc;
 	}
 	e->tx = e->rx = r->ch[0];
 	r->ch[0] = NULL;
@@ -972,8 +975,8 @@ shm_raw_map(struct run *r, size_t len)
 	snprintf(name, sizeof(name), "/ipc-bench-%d-raw", (int)getpid());
 	if ((fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)len) < 0)
-		rc = -errno;
+	if ((rc = posix_fallocate(fd, 0, (off_t)len)) != 0)
+		rc = -rc;      /* memory reserved now: a full /dev/shm fails here, not later */
 	else if ((r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		r->map = NULL;
 		rc = -errno;
@@ -999,11 +1002,24 @@ shm_sem_prepare(struct run *r)
 	return 0;
 }
 
+/* Touch every page of the mapping in this process, so that no page fault
+ * lands inside a measurement: each process maps a shared page on first use. */
+static void
+prefault(struct run *r)
+{
+	volatile unsigned char *m = r->map;
+	size_t i;
+
+	for (i = 0; i < r->map_len; i += 4096)
+		(void)m[i];
+}
+
 static int
 shm_sem_attach(struct run *r, int child, struct ep *e)
 {
 	struct sem_ring *s = r->map;
 
+	prefault(r);
 	ep_init(e, &semr_ops);
 	e->sout = &s[child];
 	e->sin = &s[!child];
@@ -1021,6 +1037,7 @@ shm_spin_attach(struct run *r, int child, struct ep *e)
 {
 	struct spin_ring *s = r->map;
 
+	prefault(r);
 	ep_init(e, &spin_ops);
 	e->pout = &s[child];
 	e->pin = &s[!child];
