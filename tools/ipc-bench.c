@@ -48,6 +48,7 @@
 #define BUF_SIZE      (MAX_MSG + 64)
 #define WATCHDOG_S    20            /* no single step may take longer */
 #define LAT_MAX       1000000       /* latency samples kept per measurement */
+#define STREAM_MAX    100000000u    /* messages in one stream, at most */
 #define SHM_SLOTS     16            /* textbook ring: slots of one message each */
 #define SHM_SLOT_SIZE (4 + MAX_MSG)
 #define SPIN_CAP      (1u << 20)    /* busy-poll ring bytes per direction */
@@ -1255,7 +1256,7 @@ find_result(const char *transport, const char *impl, size_t size)
 enum { CMD_ECHO = 1, CMD_SEND, CMD_QUIT };
 
 struct cmd {
-	uint32_t op, size, count;
+	uint32_t op, size, count, budget_us;
 };
 
 static void __attribute__((noreturn))
@@ -1292,9 +1293,16 @@ child_main(struct run *r, const struct impl *im)
 			if (n < 0)
 				_exit(6);
 		} else if (c.op == CMD_SEND) {
-			for (i = 0; i < c.count; i++)
+			int64_t end = now_ns() + (int64_t)c.budget_us * 1000;
+
+			/* At least count, then until the time is up (the clock
+			 * read every 16 messages), then the empty end marker. */
+			for (i = 0; i < STREAM_MAX &&
+			     (i < c.count || (i & 15) || now_ns() < end); i++)
 				if (e.ops->send(&e, buf, c.size) < 0)
 					_exit(7);
+			if (e.ops->send(&e, buf, 0) < 0)
+				_exit(7);
 		}
 	}
 	/* Say goodbye so the parent knows every message was taken. */
@@ -1314,9 +1322,9 @@ cmp_i64(const void *a, const void *b)
 }
 
 static int
-send_cmd(struct ep *e, uint32_t op, uint32_t size, uint32_t count)
+send_cmd(struct ep *e, uint32_t op, uint32_t size, uint32_t count, uint32_t budget_us)
 {
-	struct cmd c = { op, size, count };
+	struct cmd c = { op, size, count, budget_us };
 
 	return e->ops->send(e, &c, sizeof(c));
 }
@@ -1331,7 +1339,7 @@ measure_latency(struct ep *e, size_t size, struct result *res, int64_t *lat)
 	int rc;
 
 	memset(out, 0xa5, size);
-	if ((rc = send_cmd(e, CMD_ECHO, 0, 0)) < 0)
+	if ((rc = send_cmd(e, CMD_ECHO, 0, 0, 0)) < 0)
 		return rc;
 	for (i = 0; i < 20; i++) {              /* warm-up */
 		if ((rc = e->ops->send(e, out, size)) < 0)
@@ -1359,52 +1367,50 @@ measure_latency(struct ep *e, size_t size, struct result *res, int64_t *lat)
 	return 0;
 }
 
-/* The child sends @p count messages; time from the first to the last. */
+/* The child streams messages of @p size for the budget (at least @p min of
+ * them), then an empty one. Rate: from the arrival of the first to the
+ * arrival of the end marker, which follows the last at once. */
 static int
-stream(struct ep *e, size_t size, long count, double *secs)
+stream(struct ep *e, size_t size, long min, double budget, long *count, double *secs)
 {
 	static unsigned char in[BUF_SIZE];
 	int64_t t0 = 0;
 	ssize_t r;
-	long i;
+	long n = 0;
 	int rc;
 
-	if ((rc = send_cmd(e, CMD_SEND, (uint32_t)size, (uint32_t)count)) < 0)
+	if ((rc = send_cmd(e, CMD_SEND, (uint32_t)size, (uint32_t)min,
+	                   (uint32_t)(budget * 1e6))) < 0)
 		return rc;
-	for (i = 0; i < count; i++) {
+	for (;;) {
 		if ((r = e->ops->recv(e, in, sizeof(in))) < 0)
 			return (int)r;
+		if (r == 0)
+			break;
 		if ((size_t)r != size)
 			return -EBADMSG;
-		if (i == 0)
+		if (n++ == 0)
 			t0 = now_ns();
 	}
 	*secs = (now_ns() - t0) / 1e9;
-	return 0;
+	*count = n;
+	return n < min ? -EBADMSG : 0;
 }
 
 static int
 measure_tput(struct ep *e, size_t size, struct result *res)
 {
-	long count = size <= 64 ? 2000 : size <= 4096 ? 500 : 100;
-	double secs, rate;
+	double secs;
+	long n;
 	int rc;
 
-	if (cfg.quick)
-		count /= 5;
-	if ((rc = stream(e, size, count, &secs)) < 0)   /* calibration and warm-up */
+	if ((rc = stream(e, size, 64, 0, &n, &secs)) < 0)       /* warm-up */
 		return rc;
-	rate = secs > 0 ? (count - 1) / secs : 1e7;
-	count = (long)(rate * cfg.tput_budget);
-	if (count < cfg.tput_min)
-		count = cfg.tput_min;
-	if (count > 20000000)
-		count = 20000000;
-	if ((rc = stream(e, size, count, &secs)) < 0)
+	if ((rc = stream(e, size, cfg.tput_min, cfg.tput_budget, &n, &secs)) < 0)
 		return rc;
-	res->msgs = secs > 0 ? (count - 1) / secs : 0;
+	res->msgs = secs > 0 ? n / secs : 0;
 	res->mbs = res->msgs * (double)size / 1e6;
-	res->tput_n = count;
+	res->tput_n = n;
 	return 0;
 }
 
@@ -1508,7 +1514,7 @@ run_impl(const struct impl *im, int64_t *lat)
 		struct cmd c;
 
 		watchdog(WATCHDOG_S);
-		if (send_cmd(&e, CMD_QUIT, 0, 0) == 0)
+		if (send_cmd(&e, CMD_QUIT, 0, 0, 0) == 0)
 			e.ops->recv(&e, &c, sizeof(c));     /* goodbye */
 	} else {
 		kill(pid, SIGKILL);
