@@ -1491,6 +1491,7 @@ run_impl(const struct impl *im, int64_t *lat)
 	close_fd(&r.rv[0]);
 	if ((rc = im->attach(&r, 0, &e)) < 0) {
 		snprintf(why, sizeof(why), "connect failed: %s", ipc_strerror(rc));
+		e.ops->close(&e);
 		kill(pid, SIGKILL);
 		reap(pid);
 		add_skip(im, why);
