@@ -2144,5 +2144,5 @@ main(int argc, char **argv)
 		print_seed_table();
 	}
 	fflush(stdout);
-	return nresults ? 0 : 1;
+	return nresults || sig_done ? 0 : 1;
 }
