@@ -130,6 +130,16 @@ raw_writev(struct ipc__stream *s, struct iovec *iov, int n)
 	return r;
 }
 
+/* A non-blocking descriptor just said EAGAIN: with timeout 0 that is the
+ * answer (no poll needed), else wait for it. */
+static int
+wait_more(ipc_channel *ch, int fd, short events, long long deadline)
+{
+	if (deadline == 0)
+		return atomic_load_explicit(&ch->shut, memory_order_acquire) ? IPC_EOF : -EAGAIN;
+	return ipc_wait_fd(ch, fd, events, deadline);
+}
+
 /* Drop @p n written bytes from the front of an iovec array. */
 static int
 iov_advance(struct iovec **iov, int *n, size_t done)
@@ -173,7 +183,7 @@ write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
 		if (r == 0 || (r != -EAGAIN && r != -EINTR))
 			return r == 0 ? -EPIPE : (int)r;
 		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 	return 0;
@@ -252,7 +262,7 @@ raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
 		if (r != -EAGAIN && r != -EINTR)
 			return r;
 		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
+		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 }
@@ -365,7 +375,7 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
 			return IPC_EOF;
 		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
+		    (rc = wait_more(ch, s->rfd, POLLIN, deadline)) < 0)
 			return rc;
 	}
 }

@@ -65,8 +65,6 @@ ipc_wait_fd(ipc_channel *ch, int fd, short events, long long deadline_ns)
 	for (;;) {
 		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
 			return IPC_EOF;
-		if (deadline_ns == 0)
-			return -EAGAIN;
 		p[0] = (struct pollfd){ .fd = fd, .events = events };
 		p[1] = (struct pollfd){ .fd = ch->wakefd, .events = POLLIN };
 		n = poll(p, ch->wakefd >= 0 ? 2 : 1, ipc__deadline_ms(deadline_ns));

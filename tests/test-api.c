@@ -1,0 +1,269 @@
+/* The core's own suite: argument checking, options, errors, the registry. */
+#include "test-common.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+START_TEST(api_bad_uris)
+{
+	static const struct { const char *uri; int flags; int rc; } cases[] = {
+		{ NULL,                IPC_RECV, -EINVAL },
+		{ "",                  IPC_RECV, -EINVAL },
+		{ "nocolon",           IPC_RECV, -EINVAL },
+		{ ":x",                IPC_RECV, -EINVAL },
+		{ "1abc:x",            IPC_RECV, -EINVAL },
+		{ "sp ace:x",          IPC_RECV, -EINVAL },
+		{ "nosuch:/x",         IPC_RECV, -EPROTONOSUPPORT },
+		{ "pipe:",             IPC_RECV, -EINVAL },
+		{ "fifo:",             IPC_RECV, -EINVAL },
+		{ "fifo:relative",     IPC_RECV, -EINVAL },
+		{ "fifo:/tmp/x",       IPC_RECV | IPC_SEND, -EINVAL },
+		{ "fifo:/nonexistent-dir/x", IPC_RECV, -ENOENT },
+		{ "fd:",               IPC_RECV, -EINVAL },
+		{ "fd:abc",            IPC_RECV, -EINVAL },
+		{ "fd:-1",             IPC_RECV, -EINVAL },
+		{ "fd:3x",             IPC_RECV, -EINVAL },
+		{ "fd:99999999999",    IPC_RECV, -EINVAL },
+		{ "fd:3,3",            IPC_RECV | IPC_SEND, -EINVAL },
+		{ "fd:4000",           IPC_RECV, -EBADF },
+		{ "fd:0",              IPC_RECV | IPC_CREATE, -EINVAL },
+		{ "fd:0",              0, -EINVAL },
+		{ "fd:0",              IPC_RECV | (1 << 20), -EINVAL },
+	};
+	ipc_channel *ch = (ipc_channel *)0x1;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = ipc_open(&ch, cases[i].uri, cases[i].flags, NULL);
+
+		ck_assert_msg(rc == cases[i].rc, "%s: got %d (%s), want %d",
+		              cases[i].uri ? cases[i].uri : "(null)", rc,
+		              ipc_strerror(rc), cases[i].rc);
+		ck_assert_ptr_eq(ch, (ipc_channel *)0x1);   /* untouched on failure */
+	}
+	ck_assert_int_eq(ipc_open(NULL, "fd:0", IPC_RECV, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(api_options)
+{
+	struct { ipc_options o; unsigned char future[16]; } big;
+	ipc_options o = IPC_OPTIONS_INIT;
+	ipc_channel *ch;
+	const char *path = test_path("opt.fifo");
+	char uri[600];
+
+	snprintf(uri, sizeof(uri), "fifo:%s", path);
+	o.size = 0;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	o.size = sizeof(o) - 1;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	o = (ipc_options)IPC_OPTIONS_INIT;
+	o.max_msg = (size_t)IPC_MSG_LIMIT + 1;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	o = (ipc_options)IPC_OPTIONS_INIT;
+	o.mode = 010000;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	o = (ipc_options)IPC_OPTIONS_INIT;
+	o.open_timeout_ms = -7;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	ck_assert_int_eq(access(path, F_OK), -1);   /* nothing was created */
+
+	/* A newer caller's larger struct: fine while the unknown part is zero. */
+	memset(&big, 0, sizeof(big));
+	big.o.size = sizeof(big);
+	big.future[3] = 1;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &big.o), -E2BIG);
+	big.future[3] = 0;
+	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &big.o), 0);
+	ipc_close(ch);
+}
+END_TEST
+
+START_TEST(api_bad_calls)
+{
+	ipc_channel *e[2];
+	char buf[8];
+
+	ck_assert_int_eq(ipc_pipe(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ipc_pipe(e, IPC_CREATE), -EINVAL);
+	ck_assert_int_eq(ipc_pipe(e, 0), 0);
+	ck_assert_int_eq(ipc_send(NULL, "x", 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_recv(NULL, buf, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_send(e[1], NULL, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_recv(e[0], NULL, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_send(e[0], "x", 1, 0), -EBADF);
+	ck_assert_int_eq(ipc_recv(e[1], buf, 1, 0), -EBADF);
+	ck_assert_int_eq(ipc_recv_size(e[1], 0), -EBADF);
+	ck_assert_int_eq(ipc_recv_alloc(e[0], NULL, 0), -EINVAL);
+	ck_assert_int_eq(ipc_send(e[1], buf, (size_t)-1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_send(e[1], buf, (16u << 20) + 1, 0), -EMSGSIZE);
+	ck_assert_int_eq(ipc_peer_cred(e[0], &(struct ipc_peer){ 0 }), -EOPNOTSUPP);
+	ck_assert_int_eq(ipc_fd(NULL), -EINVAL);
+	ck_assert_int_ge(ipc_fd(e[0]), 0);
+	ck_assert_int_eq(ipc_shutdown(NULL), -EINVAL);
+	ck_assert_int_eq(ipc_close(NULL), 0);
+	ck_assert_int_eq(ipc_listen(NULL, "fd:0", 0, NULL), -EINVAL);
+	{
+		ipc_listener *l;
+
+		ck_assert_int_eq(ipc_listen(&l, "fifo:/tmp/x", 0, NULL), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_listen(&l, "nosuch:x", 0, NULL), -EPROTONOSUPPORT);
+	}
+	ipc_close(e[0]);
+	ipc_close(e[1]);
+}
+END_TEST
+
+START_TEST(api_strerror)
+{
+	static const int codes[] = { EAGAIN, ETIMEDOUT, EPIPE, ECONNRESET, EPROTO, EMSGSIZE,
+		EINVAL, E2BIG, EPROTONOSUPPORT, EBADF, EACCES, ENOTSUP, EEXIST, ENOENT, ENOMEM,
+		ENOSPC, EMFILE, ECONNREFUSED, EADDRINUSE, EBUSY, ESRCH, EPERM, EOPNOTSUPP };
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *s = ipc_strerror(-codes[i]);
+
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_ne(s, "Unknown error");
+	}
+	ck_assert_str_eq(ipc_strerror(IPC_EOF), "End of stream");
+	ck_assert_str_eq(ipc_strerror(0), "Success");
+	ck_assert_str_eq(ipc_strerror(-100000), "Unknown error");
+	ck_assert_str_eq(ipc_version(), IPC_VERSION_STRING);
+	ck_assert_int_eq(IPC_EOF, -4096);
+}
+END_TEST
+
+/* A transport of the test's own, through exactly the public driver
+ * interface: "seqpacket:N" wraps an inherited SOCK_SEQPACKET descriptor,
+ * whose kernel keeps message boundaries for us. */
+struct sp_priv { int fd; };
+
+static int
+sp_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
+{
+	struct sp_priv *p = ipc_channel_priv(ch);
+
+	(void)flags; (void)opt;
+	p->fd = atoi(addr);
+	return p->fd > 0 ? 0 : -EINVAL;
+}
+
+static ssize_t
+sp_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
+{
+	struct sp_priv *p = ipc_channel_priv(ch);
+	long long deadline = ipc_deadline(timeout_ms);
+	ssize_t n;
+	int rc;
+
+	while ((n = send(p->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0) {
+		if (errno != EAGAIN)
+			return -errno;
+		if ((rc = ipc_wait_fd(ch, p->fd, POLLOUT, deadline)) < 0)
+			return rc;
+	}
+	return n;
+}
+
+static ssize_t
+sp_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+{
+	struct sp_priv *p = ipc_channel_priv(ch);
+	long long deadline = ipc_deadline(timeout_ms);
+	ssize_t n;
+	int rc;
+
+	while ((n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC)) < 0) {
+		if (errno != EAGAIN)
+			return -errno;
+		if ((rc = ipc_wait_fd(ch, p->fd, POLLIN, deadline)) < 0)
+			return rc;
+	}
+	if ((size_t)n > cap)
+		return -EMSGSIZE;
+	return recv(p->fd, buf, cap, MSG_DONTWAIT);
+}
+
+static int
+sp_fd(const ipc_channel *ch)
+{
+	return ((const struct sp_priv *)ipc_channel_priv((ipc_channel *)ch))->fd;
+}
+
+static void
+sp_close(ipc_channel *ch)
+{
+	struct sp_priv *p = ipc_channel_priv(ch);
+
+	if (p->fd > 0)
+		close(p->fd);
+}
+
+static const struct ipc_driver sp_driver = {
+	.abi = IPC_DRIVER_ABI, .scheme = "seqpacket", .priv_size = sizeof(struct sp_priv),
+	.open = sp_open, .send = sp_send, .recv = sp_recv, .fd = sp_fd, .close = sp_close,
+};
+
+START_TEST(api_user_driver)
+{
+	struct ipc_driver bad = sp_driver;
+	ipc_channel *a, *b;
+	char uri[32], buf[16];
+	int sv[2];
+
+	ck_assert_int_eq(ipc_register_driver(NULL), -EINVAL);
+	bad.abi = IPC_DRIVER_ABI + 1;
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
+	bad = sp_driver;
+	bad.recv = NULL;
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
+	bad = sp_driver;
+	bad.scheme = "bad scheme";
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
+	bad = sp_driver;
+	bad.scheme = "fifo";
+	ck_assert_int_eq(ipc_register_driver(&bad), -EEXIST);
+	ck_assert_int_eq(ipc_register_driver(&sp_driver), 0);
+	ck_assert_int_eq(ipc_register_driver(&sp_driver), -EEXIST);
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	snprintf(uri, sizeof(uri), "seqpacket:%d", sv[0]);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	snprintf(uri, sizeof(uri), "seqpacket:%d", sv[1]);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_send(a, "hello", 5, 1000), 5);
+	ck_assert_int_eq(ipc_recv(b, buf, 2, 1000), -EMSGSIZE);
+	ck_assert_int_eq(ipc_recv_size(b, 0), -EOPNOTSUPP);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 5);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 30), -ETIMEDOUT);
+	ck_assert_int_eq(ipc_fd(b), sv[1]);
+	ipc_shutdown(b);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), -1), IPC_EOF);
+	ipc_close(a);
+	ipc_close(b);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc = tcase_create("api");
+
+	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_add_test(tc, api_bad_uris);
+	tcase_add_test(tc, api_options);
+	tcase_add_test(tc, api_bad_calls);
+	tcase_add_test(tc, api_strerror);
+	tcase_add_test(tc, api_user_driver);
+	suite_add_tcase(s, tc);
+	return test_run(s);
+}

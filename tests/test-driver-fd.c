@@ -1,0 +1,171 @@
+/* fd: transport quirks: inherited descriptors whose flags we must not touch. */
+#include "test-common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+START_TEST(fd_shared_description_untouched)
+{
+	ipc_channel *rx, *tx;
+	int fds[2], keep_r, keep_w;
+	char uri[32], buf[8];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	keep_r = dup(fds[0]);   /* shares the file description, like a parent shell */
+	keep_w = dup(fds[1]);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[0]);
+	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV, NULL), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[1]);
+	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND, NULL), 0);
+	ck_assert_int_eq(fcntl(keep_r, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(fcntl(keep_w, F_GETFL) & O_NONBLOCK, 0);
+	/* The channel keeps the descriptor number and makes it close-on-exec. */
+	ck_assert_int_eq(ipc_fd(rx), fds[0]);
+	ck_assert_int_ne(fcntl(fds[0], F_GETFD) & FD_CLOEXEC, 0);
+	/* Timeouts still work although the shared description blocks. */
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 30), -ETIMEDOUT);
+	ck_assert_int_eq(ipc_send(tx, "abc", 3, 1000), 3);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 3);
+	ipc_close(rx);
+	ipc_close(tx);
+	ck_assert_int_eq(fcntl(fds[0], F_GETFD), -1);   /* the channel owned it */
+	close(keep_r);
+	close(keep_w);
+}
+END_TEST
+
+/* The seed's pattern: dup2() the pipe onto stdin, exec, read "fd:0". */
+START_TEST(fd_stdin_after_dup2_exec)
+{
+	ipc_channel *tx;
+	int fds[2], st;
+	char uri[32], out[64];
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[0], STDIN_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		dup2(open(test_path("child.out"), O_WRONLY | O_CREAT, 0600), STDOUT_FILENO);
+		/* The child re-executes this test binary in its "reader" role. */
+		execl("/proc/self/exe", "test-driver-fd", "--stdin-reader", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[1]);
+	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND, NULL), 0);
+	ck_assert_int_eq(ipc_send(tx, "first", 5, 1000), 5);
+	ck_assert_int_eq(ipc_send(tx, "", 0, 1000), 0);
+	ck_assert_int_eq(ipc_send(tx, "third", 5, 1000), 5);
+	ipc_close(tx);
+	st = test_wait(pid, 10000);
+	ck_assert_int_eq(st, 0);
+	f = fopen(test_path("child.out"), "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(out, sizeof(out), f));
+	fclose(f);
+	unlink(test_path("child.out"));
+	ck_assert_str_eq(out, "first||third|EOF\n");
+}
+END_TEST
+
+static int
+stdin_reader(void)
+{
+	ipc_channel *rx;
+	char buf[64];
+	ssize_t n;
+
+	if (ipc_open(&rx, "fd:0", IPC_RECV, NULL) < 0)
+		return 1;
+	while ((n = ipc_recv(rx, buf, sizeof(buf), 5000)) >= 0)
+		printf("%.*s|", (int)n, buf);
+	printf("%s\n", n == IPC_EOF ? "EOF" : ipc_strerror((int)n));
+	ipc_close(rx);
+	return n == IPC_EOF ? 0 : 2;
+}
+
+START_TEST(fd_two_descriptors_and_socket)
+{
+	ipc_channel *a, *b;
+	int p1[2], p2[2], sv[2];
+	char uri[32], buf[8];
+
+	ck_assert_int_eq(pipe(p1), 0);
+	ck_assert_int_eq(pipe(p2), 0);
+	snprintf(uri, sizeof(uri), "fd:%d,%d", p1[0], p2[1]);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_RECV | IPC_SEND, NULL), 0);
+	snprintf(uri, sizeof(uri), "fd:%d,%d", p2[0], p1[1]);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_RECV | IPC_SEND, NULL), 0);
+	ck_assert_int_eq(ipc_send(a, "ab", 2, 1000), 2);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 2);
+	ck_assert_int_eq(ipc_send(b, "ba", 2, 1000), 2);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 1000), 2);
+	ipc_close(a);
+	ipc_close(b);
+
+	/* One socket carries both directions. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[0]);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_RECV | IPC_SEND, NULL), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[1]);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_RECV | IPC_SEND, NULL), 0);
+	ck_assert_int_eq(ipc_send(a, "xy", 2, 1000), 2);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 2);
+	ck_assert_int_eq(ipc_send(b, "yx", 2, 1000), 2);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 1000), 2);
+	ipc_close(a);
+	ipc_close(b);
+}
+END_TEST
+
+START_TEST(fd_regular_file_raw)
+{
+	ipc_channel *rx;
+	char uri[32], buf[64];
+	int fd = open(test_path("data"), O_RDWR | O_CREAT, 0600);
+	ssize_t n, got = 0;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "line one\nline two\n", 18), 18);
+	lseek(fd, 0, SEEK_SET);
+	snprintf(uri, sizeof(uri), "fd:%d", fd);
+	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV | IPC_RAW, NULL), 0);
+	/* A file never blocks: timeout 0 still reads it. */
+	while ((n = ipc_recv(rx, buf + got, sizeof(buf) - (size_t)got, 0)) > 0)
+		got += n;
+	ck_assert_int_eq(n, IPC_EOF);
+	ck_assert_int_eq(got, 18);
+	ipc_close(rx);
+	unlink(test_path("data"));
+}
+END_TEST
+
+int
+main(int argc, char **argv)
+{
+	Suite *s;
+	TCase *tc;
+
+	if (argc == 2 && strcmp(argv[1], "--stdin-reader") == 0)
+		return stdin_reader();
+	s = suite_create("driver-fd");
+	tc = tcase_create("fd");
+	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_add_test(tc, fd_shared_description_untouched);
+	tcase_add_test(tc, fd_stdin_after_dup2_exec);
+	tcase_add_test(tc, fd_two_descriptors_and_socket);
+	tcase_add_test(tc, fd_regular_file_raw);
+	suite_add_tcase(s, tc);
+	return test_run(s);
+}
