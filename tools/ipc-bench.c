@@ -1790,7 +1790,7 @@ print_table(void)
 	       ipc_version());
 	printf("date:      %s\n", sys_date);
 	printf("kernel:    %s\n", sys_kernel);
-	printf("cpu:       %s (%d CPUs usable)\n", sys_cpu, cfg.ncpu);
+	printf("cpu:       %s (%d usable CPU%s)\n", sys_cpu, cfg.ncpu, cfg.ncpu == 1 ? "" : "s");
 	printf("placement: %s\n", sys_place);
 	printf("method:    ping-pong p50/p99 round trip; one-way stream, child -> parent, "
 	       "first to last message;\n"
