@@ -54,6 +54,7 @@ struct ipc__stream {
 	uint8_t  hello_in;          /* the peer's hello has been checked */
 	uint8_t  reof;              /* the descriptor reported end of file */
 	uint8_t  rfifo;             /* rfd is a pipe/FIFO: read() == 0 needs a second look */
+	uint8_t  rwaited;           /* the last read had to wait: poll before the next */
 	int      recv_err;          /* sticky: -EPROTO, or -ECONNRESET once then IPC_EOF */
 	uint32_t peer_max;          /* peer's max_msg from its hello */
 };
