@@ -972,7 +972,8 @@ shm_block(ipc_channel *ch, int ri, int which, uint64_t need, uint32_t departs,
 		}
 		spin = 0;
 	} else if (spin == 0 && p->spin_max && (++p->misses[which] & 15) == 0)
-		spin = SHM_SPIN_PROBE;  /* now and then, see whether spinning pays again */
+		spin = p->spin_max;     /* now and then, see whether spinning pays again:
+		                         * long enough to cover a sleeping peer's wake-up */
 	if (spin > 0) {
 		/* A sender short of space waits, while it spins, for an eighth of
 		 * the ring: it then runs a while without touching the receivers'
@@ -1579,7 +1580,7 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	p->child_fd = -1;
 	p->spin_max = shm_ncpus() > 1 ? SHM_SPIN_MAX : 0;
 	p->cpu[0] = p->cpu[1] = -1;
-	p->spin[0] = p->spin[1] = p->spin_max / 4;
+	p->spin[0] = p->spin[1] = p->spin_max;
 	p->wait_ns = SHM_WAIT_NS;
 	/* Test-only: lengthen the sleeps so that a lost wake-up shows as a
 	 * timeout instead of being covered by the periodic liveness check. */
