@@ -529,6 +529,10 @@ shm_fork_child(void)
 		                 __ATOMIC_RELAXED);
 		p->created = 0;
 		shm_drop_events(p);     /* the parent's doorbell, not ours */
+#ifdef MADV_POPULATE_WRITE
+		/* fork() did not copy the shared mapping's page tables */
+		madvise(p->seg, p->size, MADV_POPULATE_WRITE);
+#endif
 	}
 	pthread_mutex_unlock(&shm_list_lock);
 }
@@ -1426,7 +1430,8 @@ shm_create(ipc_channel *ch, const ipc_options *opt)
 		return -errno;
 	if ((rc = posix_fallocate(p->fd, 0, (off_t)total)) != 0)
 		return -rc;
-	p->seg = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	p->seg = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+	              p->fd, 0);
 	if (p->seg == MAP_FAILED) {
 		p->seg = NULL;
 		return -errno;
@@ -1520,7 +1525,9 @@ shm_attach(ipc_channel *ch, const ipc_options *opt)
 	    (m.capacity & (m.capacity - 1)) || m.total != SHM_HDR + 2 * m.capacity ||
 	    fstat(p->fd, &st) < 0 || (uint64_t)st.st_size != m.total)
 		return -EPROTO;
-	p->seg = mmap(NULL, (size_t)m.total, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	/* Page tables filled now: no page fault in the middle of a message. */
+	p->seg = mmap(NULL, (size_t)m.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+	              p->fd, 0);
 	if (p->seg == MAP_FAILED) {
 		p->seg = NULL;
 		return -errno;
