@@ -82,8 +82,17 @@ ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
 
 /* ---------------------------------------------------------------- send */
 
-/* writev() on a pipe or FIFO without ever raising SIGPIPE in the host: block
- * it in this thread, and consume it only if this write raised it. */
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100     /* Linux 6.18: EPIPE without SIGPIPE */
+#endif
+
+/* -1 not tried yet, 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused
+ * it. Tests set IPC_TEST_SIGMASK_GUARD to run the older kernels' path here. */
+static atomic_int nosignal_works = -1;
+
+/* writev() on a pipe or FIFO without ever raising SIGPIPE in the host. Where
+ * the kernel has RWF_NOSIGNAL that is one system call; elsewhere block SIGPIPE
+ * in this thread, and consume it only if this write raised it (two more). */
 static ssize_t
 pipe_writev(int fd, const struct iovec *iov, int n)
 {
@@ -92,6 +101,15 @@ pipe_writev(int fd, const struct iovec *iov, int n)
 	ssize_t r;
 	int err;
 
+	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) < 0)
+		atomic_store_explicit(&nosignal_works, !getenv("IPC_TEST_SIGMASK_GUARD"),
+		                      memory_order_relaxed);
+	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed)) {
+		r = pwritev2(fd, iov, n, -1, RWF_NOSIGNAL);
+		if (r >= 0 || errno != EOPNOTSUPP)
+			return r;
+		atomic_store_explicit(&nosignal_works, 0, memory_order_relaxed);
+	}
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
@@ -362,12 +380,17 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 	int rc;
 
 	for (;;) {
-		if (s->rkind == IPC__FD_BLOCKING &&
+		/* A blocking-kind descriptor is always polled first; ours are too
+		 * while the peer keeps us waiting (ping-pong), which saves the read
+		 * that would only say EAGAIN. */
+		if ((s->rkind == IPC__FD_BLOCKING || (s->rwaited && deadline != 0)) &&
 		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
 			return rc;
 		r = raw_read(s, dst, n);
-		if (r > 0)
+		if (r > 0) {
+			s->rwaited = 0;
 			return r;
+		}
 		if (r == 0) {
 			if (fifo_really_eof(s))
 				return 0;
@@ -377,9 +400,11 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 			return r;
 		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
 			return IPC_EOF;
-		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING &&
-		    (rc = wait_more(ch, s->rfd, POLLIN, deadline)) < 0)
-			return rc;
+		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING) {
+			if ((rc = wait_more(ch, s->rfd, POLLIN, deadline)) < 0)
+				return rc;
+			s->rwaited = 1;
+		}
 	}
 }
 

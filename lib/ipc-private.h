@@ -54,6 +54,7 @@ struct ipc__stream {
 	uint8_t  hello_in;          /* the peer's hello has been checked */
 	uint8_t  reof;              /* the descriptor reported end of file */
 	uint8_t  rfifo;             /* rfd is a pipe/FIFO: read() == 0 needs a second look */
+	uint8_t  rwaited;           /* the last read had to wait: poll before the next */
 	int      recv_err;          /* sticky: -EPROTO, or -ECONNRESET once then IPC_EOF */
 	uint32_t peer_max;          /* peer's max_msg from its hello */
 };
@@ -82,6 +83,7 @@ struct ipc_listener {
 const struct ipc_driver *ipc__driver_find(const char *scheme, size_t len);
 extern const struct ipc_driver ipc__drv_pipe, ipc__drv_fd, ipc__drv_fifo;
 extern const struct ipc_driver ipc__drv_tcp, ipc__drv_unix;
+extern const struct ipc_driver ipc__drv_shm;
 
 /* uri.c: split "scheme:addr"; scheme is [A-Za-z][A-Za-z0-9+.-]*. */
 int ipc__uri_split(const char *uri, const char **scheme, size_t *slen, const char **addr);

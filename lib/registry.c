@@ -14,6 +14,7 @@ static const struct ipc_driver *builtin[] = {
 	&ipc__drv_fifo,
 	&ipc__drv_tcp,
 	&ipc__drv_unix,
+	&ipc__drv_shm,
 };
 
 static const struct ipc_driver *user[IPC__MAX_DRIVERS];

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Check the outputs of the seed's shared-memory examples: shm-writer +
+# shm-reader, and sem-counter. $1 = directory of the built binaries.
+# Run by tests/examples.sh, which sets LD_LIBRARY_PATH to the staged library.
+set -u
+bin=${1:?usage: check-shm.sh BINDIR}
+fail=0
+tmp=$(mktemp -d) || exit 1
+name=ipc-example-$$
+trap 'rm -rf "$tmp"; rm -f "/dev/shm/$name"' EXIT
+
+bad() { echo "FAIL: $*"; fail=1; }
+
+[ -d /dev/shm ] && [ -w /dev/shm ] || { echo "SKIP: /dev/shm is not writable"; exit 77; }
+
+# shm-writer creates /dev/shm/NAME with mode 0600 and sends three messages
+# (the empty one too) before any reader exists; shm-reader attaches, prints
+# them whole and in order, acknowledges each; the writer prints the acks and
+# removes the object; the reader then reads the end and exits 0.
+timeout 20 "$bin/shm-writer" "$name" "hello" "second message" "" > "$tmp/writer.out" 2>&1 &
+writer=$!
+n=0
+while [ ! -e "/dev/shm/$name" ] && [ $n -lt 500 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+if [ -e "/dev/shm/$name" ]; then
+	mode=$(stat -c %a "/dev/shm/$name")
+	[ "$mode" = 600 ] || bad "shm object created with mode $mode, not 600"
+	timeout 20 "$bin/shm-reader" "$name" > "$tmp/reader.out" 2>&1 ||
+		bad "shm-reader exited $?: $(cat "$tmp/reader.out")"
+else
+	bad "shm-writer did not create /dev/shm/$name"
+fi
+wait $writer
+rc=$?
+[ $rc -eq 0 ] || bad "shm-writer exited $rc: $(cat "$tmp/writer.out")"
+printf 'received: hello\nreceived: second message\nreceived: \n' > "$tmp/want.reader"
+printf 'acknowledged: 1\nacknowledged: 2\nacknowledged: 3\n' > "$tmp/want.writer"
+cmp -s "$tmp/reader.out" "$tmp/want.reader" || bad "shm-reader printed: $(cat "$tmp/reader.out")"
+cmp -s "$tmp/writer.out" "$tmp/want.writer" || bad "shm-writer printed: $(cat "$tmp/writer.out")"
+[ ! -e "/dev/shm/$name" ] || bad "shm-writer left /dev/shm/$name behind"
+
+# shm-reader alone: nothing to attach to, a clear error and a failure status.
+if timeout 10 "$bin/shm-reader" "$name-none" > "$tmp/none.out" 2>&1; then
+	bad "shm-reader succeeded without a writer"
+fi
+grep -q "ipc_open" "$tmp/none.out" || bad "shm-reader without a writer printed: $(cat "$tmp/none.out")"
+
+# sem-counter: increments get lost without the semaphore, none with it.
+out=$(timeout 60 "$bin/sem-counter" 4 20000 2>&1)
+rc=$?
+[ $rc -eq 0 ] || bad "sem-counter exited $rc: $out"
+without=$(echo "$out" | sed -n 's/^without semaphore: counter [0-9]*, expected 80000, lost \([0-9]*\)$/\1/p')
+with=$(echo "$out" | sed -n 's/^with semaphore: counter 80000, expected 80000, lost \([0-9]*\)$/\1/p')
+[ -n "$without" ] && [ "$without" -gt 0 ] || bad "sem-counter lost nothing without the semaphore: $out"
+[ "$with" = 0 ] || bad "sem-counter lost increments with the semaphore: $out"
+ls /dev/shm | grep -q '^sem\.sem-counter-\|^sem-counter-' && bad "sem-counter left objects in /dev/shm"
+
+exit $fail

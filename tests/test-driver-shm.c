@@ -1,0 +1,1298 @@
+/* shm driver: rings, wake-ups, several senders and receivers, crashes,
+ * corruption, lifecycle. Crash victims are this program re-executed with
+ * IPC_CRASH_AT set, so each dies inside the window under test. */
+#include "test-common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Segment offsets used to scribble on it (doc/ipc-shm.7, "Layout"). */
+#define SEG_RING(r)      (512 + (r) * 512)
+#define SEG_PLOCK        0
+#define SEG_TAIL         8
+#define SEG_HEAD         16
+#define SEG_RPOS         72
+#define SEG_DATA(r, cap) (4096 + (r) * (cap))
+
+static char self_exe[4096];
+static pid_t runner;    /* the process that runs the suite */
+
+/* "shm:/ipc-test-<runner>-<test process>-<tag>": unique per test, and every
+ * name of a run shares a prefix that the runner sweeps when it exits. */
+static const char *
+shm_uri(const char *tag)
+{
+	static char uri[128];
+
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%ld-%s", (long)runner, (long)getpid(),
+	         tag);
+	return uri;
+}
+
+/* Remove the test objects of this test process (@p all: of the whole run);
+ * the first name found goes to @p left. */
+static int
+shm_sweep(int all, char *left, size_t cap)
+{
+	char prefix[64];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int n = 0;
+
+	if (all)
+		snprintf(prefix, sizeof(prefix), "ipc-test-%ld-", (long)runner);
+	else
+		snprintf(prefix, sizeof(prefix), "ipc-test-%ld-%ld-", (long)runner,
+		         (long)getpid());
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			char path[300];
+
+			if (left && !n)
+				snprintf(left, cap, "%s", e->d_name);
+			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+			unlink(path);
+			n++;
+		}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A failed test skips its teardown: the runner removes what it left. */
+static void
+shm_sweep_at_exit(void)
+{
+	if (getpid() == runner)
+		shm_sweep(1, NULL, 0);
+}
+
+static void
+shm_teardown(void)
+{
+	char left[300] = "";
+
+	shm_sweep(0, left, sizeof(left));
+	test_fixture_teardown();
+	ck_assert_msg(!left[0], "left /dev/shm/%s behind", left);
+}
+
+/* Message i: 4-byte id, then bytes derived from the id; length varies. */
+static size_t
+msg_len(uint32_t id, size_t maxlen)
+{
+	return 4 + (id * 2654435761u >> 7) % (maxlen - 3);
+}
+
+static size_t
+msg_make(unsigned char *buf, uint32_t id, size_t maxlen)
+{
+	size_t len = msg_len(id, maxlen), i;
+
+	memcpy(buf, &id, 4);
+	for (i = 4; i < len; i++)
+		buf[i] = (unsigned char)(id * 31 + i * 7);
+	return len;
+}
+
+/* The id of a whole, untorn message, or -1. */
+static long
+msg_check(const unsigned char *buf, size_t len, size_t maxlen)
+{
+	uint32_t id;
+	size_t i;
+
+	if (len < 4)
+		return -1;
+	memcpy(&id, buf, 4);
+	if (len != msg_len(id, maxlen))
+		return -1;
+	for (i = 4; i < len; i++)
+		if (buf[i] != (unsigned char)(id * 31 + i * 7))
+			return -1;
+	return id;
+}
+
+/* --- the re-executed child: shm-child send|recv <uri> <base> <count> <maxlen> ---
+ * Writes 'R' to stdout once attached; a receiver then writes each id it got
+ * (4 bytes). Exit 0 on success, 1 on a torn message or an error. */
+static int
+child_main(int argc, char **argv)
+{
+	static unsigned char buf[1 << 16];
+	ipc_channel *ch;
+	uint32_t base, count, i;
+	size_t maxlen;
+	ssize_t n;
+
+	if (argc != 7)
+		return 2;
+	base = (uint32_t)atol(argv[4]);
+	count = (uint32_t)atol(argv[5]);
+	maxlen = (size_t)atol(argv[6]);
+	if (ipc_open(&ch, argv[3], IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	if (write(1, "R", 1) != 1)
+		return 4;
+	if (strcmp(argv[2], "send") == 0) {
+		for (i = 0; i < count; i++) {
+			n = ipc_send(ch, buf, msg_make(buf, base + i, maxlen), 10000);
+			if (n < 0)
+				return 5;
+		}
+	} else {
+		for (;;) {
+			long id;
+
+			n = ipc_recv(ch, buf, sizeof(buf), 10000);
+			if (n == IPC_EOF)
+				break;
+			if (n < 0)
+				return 6;
+			if ((id = msg_check(buf, (size_t)n, maxlen)) < 0)
+				return 1;
+			if (write(1, &(uint32_t){ (uint32_t)id }, 4) != 4)
+				return 4;
+		}
+	}
+	ipc_close(ch);
+	return 0;
+}
+
+/* Start this program as a child; its stdout comes back through *out. */
+static pid_t
+spawn(const char *crash_at, const char *role, const char *uri, uint32_t base,
+      uint32_t count, size_t maxlen, int *out)
+{
+	int fds[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char b[16], c[16], m[16];
+
+		dup2(fds[1], 1);
+		snprintf(b, sizeof(b), "%u", base);
+		snprintf(c, sizeof(c), "%u", count);
+		snprintf(m, sizeof(m), "%zu", maxlen);
+		if (crash_at)
+			setenv("IPC_CRASH_AT", crash_at, 1);
+		else
+			unsetenv("IPC_CRASH_AT");
+		execl(self_exe, self_exe, "shm-child", role, uri, b, c, m, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	*out = fds[0];
+	return pid;
+}
+
+/* Wait for the child's 'R' (attached), at most @p ms. */
+static void
+await_ready(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c = 0;
+
+	ck_assert_int_eq(poll(&p, 1, ms), 1);
+	ck_assert_int_eq(read(fd, &c, 1), 1);
+	ck_assert_int_eq(c, 'R');
+}
+
+static void
+pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int
+cpu_count(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+/* --- basics --- */
+
+START_TEST(shm_ring_basics)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	static unsigned char buf[8192], got[8192];
+	ipc_channel *a, *b;
+	const char *uri = shm_uri("basic");
+	long i;
+
+	o.capacity = 4096;
+	o.max_msg = 1u << 20;   /* explicit: up to the whole ring */
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	/* the name is taken while a lives */
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), -EEXIST);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+
+	/* zero-length, recv_size, too-small buffer keeps the message */
+	ck_assert_int_eq(ipc_send(a, "", 0, 0), 0);
+	ck_assert_int_eq(ipc_recv_size(b, 1000), 0);
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 0), 0);
+	ck_assert_int_eq(ipc_send(b, "hello", 5, 0), 5);
+	ck_assert_int_eq(ipc_recv(a, got, 4, 0), -EMSGSIZE);
+	ck_assert_int_eq(ipc_recv_size(a, 0), 5);
+	ck_assert_int_eq(ipc_recv(a, got, 5, 0), 5);
+	ck_assert_int_eq(memcmp(got, "hello", 5), 0);
+
+	/* timeouts */
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 0), -EAGAIN);
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 30), -ETIMEDOUT);
+
+	/* the largest message fills the whole ring; one byte more never fits */
+	ck_assert_int_eq(ipc_send(a, buf, 4089, 0), -EMSGSIZE);
+	memset(buf, 0xa5, 4088);
+	ck_assert_int_eq(ipc_send(a, buf, 4088, 0), 4088);
+	ck_assert_int_eq(ipc_send(a, buf, 0, 0), -EAGAIN);
+	ck_assert_int_eq(ipc_send(a, buf, 0, 20), -ETIMEDOUT);
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 0), 4088);
+	ck_assert_int_eq(memcmp(buf, got, 4088), 0);
+
+	/* without an explicit max_msg, a quarter of the ring */
+	ck_assert_int_eq(ipc_send(b, buf, 1025, 0), -EMSGSIZE);
+	ck_assert_int_eq(ipc_send(b, buf, 1024, 0), 1024);
+	ck_assert_int_eq(ipc_recv(a, got, sizeof(got), 0), 1024);
+
+	/* every length across many wrap-arounds, several in flight */
+	for (i = 0; i < test_scale(3000); i++) {
+		size_t len = msg_make(buf, (uint32_t)i, 1300);
+		ssize_t n;
+
+		ck_assert_int_eq(ipc_send(a, buf, len, 0), (ssize_t)len);
+		if (i >= 2) {
+			n = ipc_recv(b, got, sizeof(got), 0);
+			ck_assert_int_eq(msg_check(got, (size_t)n, 1300), i - 2);
+		}
+	}
+	for (i = 0; i < 2; i++)
+		ck_assert_int_ge(msg_check(got, (size_t)ipc_recv(b, got, sizeof(got), 0), 1300), 0);
+
+	/* orderly close: the other side drains, then reads the end */
+	ck_assert_int_eq(ipc_send(b, "x", 1, 0), 1);
+	ipc_close(b);
+	ck_assert_int_eq(ipc_recv(a, got, sizeof(got), 1000), 1);
+	ck_assert_int_eq(ipc_recv(a, got, sizeof(got), 1000), IPC_EOF);
+	ck_assert_int_eq(ipc_send(a, "x", 1, 1000), -EPIPE);
+	ipc_close(a);
+}
+END_TEST
+
+START_TEST(shm_bad_addresses)
+{
+	ipc_channel *c;
+	ipc_options o = IPC_OPTIONS_INIT;
+
+	ck_assert_int_eq(ipc_open(&c, "shm:noslash", IPC_SEND, NULL), -EINVAL);
+	ck_assert_int_eq(ipc_open(&c, "shm:/a/b", IPC_SEND, NULL), -EINVAL);
+	ck_assert_int_eq(ipc_open(&c, "shm:/", IPC_SEND, NULL), -EINVAL);
+	ck_assert_int_eq(ipc_open(&c, shm_uri("raw"), IPC_SEND | IPC_RAW | IPC_CREATE, NULL),
+	                 -EINVAL);
+	ck_assert_int_eq(ipc_open(&c, shm_uri("none"), IPC_SEND, NULL), -ENOENT);
+	o.capacity = (size_t)1 << 31;
+	ck_assert_int_eq(ipc_open(&c, shm_uri("big"), IPC_SEND | IPC_CREATE, &o), -EINVAL);
+}
+END_TEST
+
+static void *
+recv_forever(void *arg)
+{
+	char buf[16];
+
+	return (void *)(intptr_t)ipc_recv(arg, buf, sizeof(buf), -1);
+}
+
+START_TEST(shm_shutdown_wakes)
+{
+	ipc_channel *a, *b;
+	pthread_t t;
+	void *ret;
+	struct timespec nap = { 0, 50000000 };
+
+	ck_assert_int_eq(test_pair("shm", &a, &b), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, recv_forever, b), 0);
+	nanosleep(&nap, NULL);
+	ck_assert_int_eq(ipc_shutdown(b), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_int_eq((intptr_t)ret, IPC_EOF);
+	test_unpair(a, b);
+}
+END_TEST
+
+START_TEST(shm_peer_killed)
+{
+	ipc_channel *a;
+	const char *uri = shm_uri("kill");
+	unsigned char buf[2048];
+	int out;
+	pid_t pid;
+
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	/* a receiver that never gets its end: it blocks until killed */
+	pid = spawn(NULL, "recv", uri, 0, 0, 100, &out);
+	await_ready(out, 5000);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(test_wait(pid, 5000), 128 + SIGKILL);
+	close(out);
+	/* the kernel dropped its lock: the end, and no one to send to */
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 2000), IPC_EOF);
+	ck_assert_int_eq(ipc_send(a, "y", 1, 2000), -EPIPE);
+	ipc_close(a);
+}
+END_TEST
+
+START_TEST(shm_slots_run_out)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	const char *uri = shm_uri("slots");
+	ipc_channel *a, *b[64];
+	int i, n;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	/* 64 slots, the creator holds one */
+	for (n = 0; n < 63; n++)
+		ck_assert_int_eq(ipc_open(&b[n], uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_open(&b[63], uri, IPC_SEND | IPC_RECV, NULL), -EUSERS);
+	/* a closed attacher's slot is free again */
+	ipc_close(b[10]);
+	ck_assert_int_eq(ipc_open(&b[10], uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_send(b[10], "s", 1, 0), 1);
+	ck_assert_int_eq(ipc_recv(a, &(char){ 0 }, 1, 0), 1);
+	for (i = 0; i < n; i++)
+		ipc_close(b[i]);
+	ipc_close(a);
+}
+END_TEST
+
+/* One thread sends while another receives on the same channel. */
+struct thr_arg {
+	ipc_channel *a;
+	const char *uri;
+	long n;
+};
+
+static int
+echo_all(void *arg)
+{
+	struct thr_arg *t = arg;
+	static unsigned char buf[2048];
+	ipc_channel *b;
+	ssize_t n;
+
+	/* like a pipe's unused end: side A stays alive while we hold it */
+	ipc_close(t->a);
+	if (ipc_open(&b, t->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	while ((n = ipc_recv(b, buf, sizeof(buf), 20000)) >= 0)
+		if ((n = ipc_send(b, buf, (size_t)n, 20000)) < 0) {
+			fprintf(stderr, "echo send: %zd\n", n);
+			return 2;
+		}
+	ipc_close(b);
+	if (n != IPC_EOF)
+		fprintf(stderr, "echo recv: %zd\n", n);
+	return n == IPC_EOF ? 0 : 1;
+}
+
+static void *
+send_all(void *arg)
+{
+	struct thr_arg *t = arg;
+	static unsigned char buf[2048];
+	long i;
+
+	for (i = 0; i < t->n; i++)
+		if (ipc_send(t->a, buf, msg_make(buf, (uint32_t)i, 900), 20000) < 0)
+			return (void *)1;
+	return NULL;
+}
+
+START_TEST(shm_send_recv_threads)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	static unsigned char got[2048];
+	struct thr_arg t;
+	char uri[128];
+	pthread_t th;
+	void *ret;
+	pid_t pid;
+	long i;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("thr"));
+	o.capacity = 8192;
+	ck_assert_int_eq(ipc_open(&t.a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	t.n = test_scale(5000);
+	t.uri = uri;
+	pid = test_fork(echo_all, &t);
+	ck_assert_int_eq(pthread_create(&th, NULL, send_all, &t), 0);
+	for (i = 0; i < t.n; i++) {
+		ssize_t n = ipc_recv(t.a, got, sizeof(got), 20000);
+
+		ck_assert_int_ge(n, 0);
+		ck_assert_int_eq(msg_check(got, (size_t)n, 900), i);
+	}
+	ck_assert_int_eq(pthread_join(th, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ipc_close(t.a);
+	ck_assert_int_eq(test_wait(pid, 20000), 0);
+}
+END_TEST
+
+/* --- lost wake-ups: tiny ring, both directions, many round trips --- */
+
+struct wake_arg {
+	const char *uri;
+	long n;
+	int cpu;
+};
+
+static int
+wake_echo(void *arg)
+{
+	struct wake_arg *w = arg;
+	static unsigned char buf[2048];
+	ipc_channel *b;
+	long i;
+
+	pin_to(w->cpu);
+	if (ipc_open(&b, w->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	for (i = 0; i < w->n; i++) {
+		ssize_t n = ipc_recv(b, buf, sizeof(buf), 20000);
+
+		if (n < 0 || msg_check(buf, (size_t)n, 1000) != i)
+			return 1;
+		if (ipc_send(b, buf, (size_t)n, 20000) != n)
+			return 2;
+	}
+	ipc_close(b);
+	return 0;
+}
+
+static void
+wake_run(int cpu_a, int cpu_b, const char *tag)
+{
+	static unsigned char buf[2048], got[2048];
+	ipc_options o = IPC_OPTIONS_INIT;
+	struct wake_arg w = { shm_uri(tag), test_scale(4000), cpu_b };
+	ipc_channel *a;
+	cpu_set_t saved;
+	long i, r = 0;
+	pid_t pid;
+	const long window = 3;
+
+	sched_getaffinity(0, sizeof(saved), &saved);
+	/* A lost wake-up must show as a timeout, not hide behind the 100 ms
+	 * liveness re-check: make sleeps long for this test. */
+	setenv("IPC_SHM_TEST_WAIT_MS", "60000", 1);
+	o.capacity = 4096;
+	pin_to(cpu_a);
+	ck_assert_int_eq(ipc_open(&a, w.uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	pid = test_fork(wake_echo, &w);
+	for (i = 0; i < w.n; i++) {
+		size_t len = msg_make(buf, (uint32_t)i, 1000);
+
+		ck_assert_int_eq(ipc_send(a, buf, len, 20000), (ssize_t)len);
+		if (i >= window) {
+			ssize_t n = ipc_recv(a, got, sizeof(got), 20000);
+
+			ck_assert_int_eq(msg_check(got, (size_t)n, 1000), r);
+			r++;
+		}
+	}
+	for (; r < w.n; r++) {
+		ssize_t n = ipc_recv(a, got, sizeof(got), 20000);
+
+		ck_assert_int_eq(msg_check(got, (size_t)n, 1000), r);
+	}
+	ck_assert_int_eq(test_wait(pid, 20000), 0);
+	ipc_close(a);
+	unsetenv("IPC_SHM_TEST_WAIT_MS");
+	sched_setaffinity(0, sizeof(saved), &saved);
+}
+
+START_TEST(shm_wakeups_one_cpu)
+{
+	wake_run(0, 0, "wake1");
+}
+END_TEST
+
+START_TEST(shm_wakeups_two_cpus)
+{
+	if (cpu_count() < 2) {
+		printf("shm_wakeups_two_cpus: one CPU only, skipped\n");
+		return;
+	}
+	wake_run(0, 1, "wake2");
+}
+END_TEST
+
+/* --- 4 senders, 4 receivers --- */
+
+#define MP_SENDERS 4
+#define MP_RECEIVERS 4
+
+struct mp_arg {
+	const char *uri;
+	ipc_channel *a;         /* receivers: the creator's channel, inherited */
+	uint32_t base, count;
+	unsigned *seen;         /* shared: how often each id arrived */
+	unsigned long long *sum;
+};
+
+static int
+mp_sender(void *arg)
+{
+	struct mp_arg *m = arg;
+	static unsigned char buf[1024];
+	ipc_channel *b;
+	uint32_t i;
+
+	if (ipc_open(&b, m->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	for (i = 0; i < m->count; i++) {
+		size_t len = msg_make(buf, m->base + i, 700);
+
+		if (ipc_send(b, buf, len, 20000) != (ssize_t)len)
+			return 2;
+	}
+	ipc_close(b);
+	return 0;
+}
+
+static int
+mp_receiver(void *arg)
+{
+	struct mp_arg *m = arg;
+	static unsigned char buf[1024];
+	unsigned long long sum = 0;
+
+	for (;;) {
+		ssize_t n = ipc_recv(m->a, buf, sizeof(buf), 20000);
+		long id;
+
+		if (n == IPC_EOF)
+			break;
+		if (n < 0)
+			return 2;
+		if ((id = msg_check(buf, (size_t)n, 700)) < 0 || (uint32_t)id >= m->count)
+			return 1;
+		__atomic_fetch_add(&m->seen[id], 1, __ATOMIC_RELAXED);
+		sum += (unsigned long long)id * 7 + (unsigned long long)n;
+	}
+	__atomic_fetch_add(m->sum, sum, __ATOMIC_RELAXED);
+	ipc_close(m->a);
+	return 0;
+}
+
+START_TEST(shm_many_senders_receivers)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	uint32_t per = (uint32_t)test_scale(3000), total = per * MP_SENDERS, i;
+	struct mp_arg s[MP_SENDERS], r;
+	pid_t pids[MP_SENDERS + MP_RECEIVERS];
+	unsigned long long expect = 0;
+	void *shared;
+	ipc_channel *a, *b;
+	int k;
+
+	shared = mmap(NULL, total * sizeof(unsigned) + 64, PROT_READ | PROT_WRITE,
+	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(shared, MAP_FAILED);
+	/* no 100 ms re-checks: a lost wake-up or a missed end hangs, and fails */
+	setenv("IPC_SHM_TEST_WAIT_MS", "60000", 1);
+	o.capacity = 16384;
+	ck_assert_int_eq(ipc_open(&a, shm_uri("mpmc"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	r = (struct mp_arg){ .uri = shm_uri("mpmc"), .a = a, .count = total,
+	                     .seen = (unsigned *)((char *)shared + 64),
+	                     .sum = shared };
+	for (k = 0; k < MP_RECEIVERS; k++)
+		pids[k] = test_fork(mp_receiver, &r);
+	/* keeps side B alive until every sender is done, so that receivers
+	 * read the end only after the last message */
+	ck_assert_int_eq(ipc_open(&b, shm_uri("mpmc"), IPC_SEND | IPC_RECV, NULL), 0);
+	for (k = 0; k < MP_SENDERS; k++) {
+		s[k] = r;
+		s[k].base = (uint32_t)k * per;
+		s[k].count = per;
+		pids[MP_RECEIVERS + k] = test_fork(mp_sender, &s[k]);
+	}
+	for (k = MP_RECEIVERS; k < MP_SENDERS + MP_RECEIVERS; k++)
+		ck_assert_int_eq(test_wait(pids[k], 50000), 0);
+	ipc_close(b);
+	for (k = 0; k < MP_RECEIVERS; k++)
+		ck_assert_int_eq(test_wait(pids[k], 50000), 0);
+	for (i = 0; i < total; i++) {
+		ck_assert_msg(r.seen[i] == 1, "message %u arrived %u times", i, r.seen[i]);
+		expect += (unsigned long long)i * 7 + msg_len(i, 700);
+	}
+	ck_assert(*r.sum == expect);
+	ipc_close(a);
+	unsetenv("IPC_SHM_TEST_WAIT_MS");
+	munmap(shared, total * sizeof(unsigned) + 64);
+}
+END_TEST
+
+/* --- crashes inside each dangerous window --- */
+
+static void
+read_ids(int fd, unsigned char *seen, uint32_t n, long *count)
+{
+	uint32_t id;
+
+	while (read(fd, &id, 4) == 4) {
+		ck_assert_uint_lt(id, n);
+		ck_assert_msg(!seen[id], "message %u delivered twice", id);
+		seen[id] = 1;
+		(*count)++;
+	}
+}
+
+static const char *send_points[] = { "shm-send-locked", "shm-send-reserved",
+                                     "shm-send-midcopy" };
+static const char *recv_points[] = { "shm-recv-locked", "shm-recv-claimed",
+                                     "shm-recv-midcopy" };
+
+/* A sender dies in the window; a second sender's messages all arrive,
+ * whole, after it, and the receiver then reads the end. */
+static void
+crash_sender(const char *point, int round)
+{
+	static unsigned char buf[2048];
+	const uint32_t n = 300, maxlen = 900;
+	ipc_options o = IPC_OPTIONS_INIT;
+	unsigned char seen[300] = { 0 };
+	char tag[64];
+	const char *uri;
+	ipc_channel *a;
+	int out, out2;
+	pid_t victim, survivor;
+	uint32_t got = 0;
+
+	snprintf(tag, sizeof(tag), "cs%d-%s", round, point);
+	uri = shm_uri(tag);
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	victim = spawn(point, "send", uri, 1000, 5, maxlen, &out);
+	ck_assert_int_eq(test_wait(victim, 10000), 99);
+	close(out);
+	survivor = spawn(NULL, "send", uri, 0, n, maxlen, &out2);
+	await_ready(out2, 10000);
+	while (got < n) {
+		ssize_t len = ipc_recv(a, buf, sizeof(buf), 10000);
+		long id;
+
+		ck_assert_int_ge(len, 0);
+		id = msg_check(buf, (size_t)len, maxlen);
+		ck_assert_int_ge(id, 0);    /* never torn */
+		ck_assert_int_lt(id, n);    /* the victim's message never shows */
+		ck_assert(!seen[id]);
+		seen[id] = 1;
+		got++;
+	}
+	ck_assert_int_eq(test_wait(survivor, 10000), 0);
+	close(out2);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 5000), IPC_EOF);
+	ipc_close(a);
+}
+
+/* A receiver dies in the window; a second receiver gets every other
+ * message exactly once, and the ring does not stay clogged. */
+static void
+crash_receiver(const char *point, int round)
+{
+	static unsigned char buf[2048];
+	const uint32_t n = 300, maxlen = 900;
+	ipc_options o = IPC_OPTIONS_INIT;
+	unsigned char seen[300] = { 0 };
+	char tag[64];
+	const char *uri;
+	ipc_channel *a;
+	int out, out2;
+	pid_t victim, survivor;
+	long count = 0;
+	uint32_t i;
+
+	snprintf(tag, sizeof(tag), "cr%d-%s", round, point);
+	uri = shm_uri(tag);
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_ge(ipc_send(a, buf, msg_make(buf, i, maxlen), 0), 0);
+	victim = spawn(point, "recv", uri, 0, 0, maxlen, &out);
+	ck_assert_int_eq(test_wait(victim, 10000), 99);
+	close(out);
+	survivor = spawn(NULL, "recv", uri, 0, 0, maxlen, &out2);
+	await_ready(out2, 10000);
+	/* far more than the ring holds: the dead reader's record must be freed */
+	for (i = 2; i < n; i++)
+		ck_assert_int_ge(ipc_send(a, buf, msg_make(buf, i, maxlen), 10000), 0);
+	ipc_close(a);   /* the survivor drains, then reads the end */
+	read_ids(out2, seen, n, &count);
+	ck_assert_int_eq(test_wait(survivor, 10000), 0);
+	close(out2);
+	/* at most once; only what the victim held is missing */
+	if (strcmp(point, "shm-recv-locked") == 0)
+		ck_assert_int_eq(count, n);
+	else
+		ck_assert_int_eq(count, n - 1);
+	ck_assert(seen[n - 1]);
+}
+
+START_TEST(shm_crash_points)
+{
+	long rounds = test_scale(2);
+	size_t k;
+	int round;
+
+	for (round = 0; round < rounds; round++) {
+		for (k = 0; k < sizeof(send_points) / sizeof(send_points[0]); k++)
+			crash_sender(send_points[k], round);
+		for (k = 0; k < sizeof(recv_points) / sizeof(recv_points[0]); k++)
+			crash_receiver(recv_points[k], round);
+	}
+}
+END_TEST
+
+/* Random kills: senders and receivers SIGKILLed at arbitrary moments while a
+ * steady sender and receiver carry on; nothing torn, nothing twice. */
+static int
+killer_sender(void *arg)
+{
+	struct mp_arg *m = arg;
+	static unsigned char buf[1024];
+	ipc_channel *b;
+	uint32_t i;
+
+	if (ipc_open(&b, m->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	for (i = 0;; i++)
+		if (ipc_send(b, buf, msg_make(buf, m->base + (i % m->count), 700), 20000) < 0)
+			return 2;
+}
+
+static int
+killer_receiver(void *arg)
+{
+	struct mp_arg *m = arg;
+	static unsigned char buf[1024];
+
+	for (;;) {
+		ssize_t n = ipc_recv(m->a, buf, sizeof(buf), 20000);
+
+		if (n == IPC_EOF)
+			return 0;
+		if (n < 0)
+			return 2;
+		if (msg_check(buf, (size_t)n, 700) < 0)
+			return 1;
+	}
+}
+
+START_TEST(shm_random_kills)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	static unsigned char buf[1024];
+	struct mp_arg m;
+	ipc_channel *a, *b;
+	long round, rounds = test_scale(20);
+	unsigned seed = (unsigned)getpid();
+	uint32_t i;
+
+	o.capacity = 8192;
+	ck_assert_int_eq(ipc_open(&a, shm_uri("rk"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, shm_uri("rk"), IPC_SEND | IPC_RECV, NULL), 0);
+	m = (struct mp_arg){ .uri = shm_uri("rk"), .a = a, .base = 100000, .count = 1000 };
+	for (round = 0; round < rounds; round++) {
+		pid_t s = test_fork(killer_sender, &m), r = test_fork(killer_receiver, &m);
+		struct timespec nap = { 0, (long)(rand_r(&seed) % 20000000) };
+
+		nanosleep(&nap, NULL);
+		kill(s, SIGKILL);
+		nap.tv_nsec = (long)(rand_r(&seed) % 5000000);
+		nanosleep(&nap, NULL);
+		kill(r, SIGKILL);
+		ck_assert_int_eq(test_wait(s, 5000), 128 + SIGKILL);
+		ck_assert_int_eq(test_wait(r, 5000), 128 + SIGKILL);
+		/* survivors: b still sends, a still receives everything, whole */
+		for (i = 0; i < 20; i++) {
+			ck_assert_int_ge(ipc_send(b, buf, msg_make(buf, i, 700), 5000), 0);
+			for (;;) {
+				ssize_t n = ipc_recv(a, buf, sizeof(buf), 5000);
+				long id;
+
+				ck_assert_int_ge(n, 0);
+				id = msg_check(buf, (size_t)n, 700);
+				ck_assert_int_ge(id, 0);
+				if (id == (long)i)
+					break;
+				/* older messages of a killed sender, still whole */
+				ck_assert_int_ge(id, 100000);
+			}
+		}
+	}
+	ipc_close(b);
+	ipc_close(a);
+}
+END_TEST
+
+/* --- hostile peers --- */
+
+struct scribble {
+	const char *name;   /* without "shm:" */
+	size_t off;
+	uint64_t val;
+	int width;
+};
+
+static int
+scribbler(void *arg)
+{
+	struct scribble *s = arg;
+	int fd = shm_open(s->name, O_RDWR, 0);
+	unsigned char *p;
+
+	if (fd < 0)
+		return 3;
+	p = mmap(NULL, s->off + 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return 4;
+	if (s->width == 8)
+		memcpy(p + s->off, &s->val, 8);
+	else
+		memcpy(p + s->off, &(uint32_t){ (uint32_t)s->val }, 4);
+	return 0;
+}
+
+static void
+corrupt_one(size_t off, uint64_t val, int width, int send_first, int op_send, const char *tag)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	unsigned char buf[256];
+	const char *uri = shm_uri(tag);
+	struct scribble s = { uri + 4, off, val, width };
+	ipc_channel *a, *b;
+	ssize_t rc;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	if (send_first)
+		ck_assert_int_eq(ipc_send(b, "hello", 5, 0), 5);
+	ck_assert_int_eq(test_wait(test_fork(scribbler, &s), 5000), 0);
+	rc = op_send ? ipc_send(a, buf, 100, 2000) : ipc_recv(a, buf, sizeof(buf), 2000);
+	ck_assert_msg(rc == -EPROTO, "%s: got %zd, want -EPROTO", tag, rc);
+	/* and it stays broken */
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), -EPROTO);
+	test_unpair(a, b);
+}
+
+START_TEST(shm_corruption)
+{
+	/* a receives on ring 1 and sends on ring 0 */
+	corrupt_one(SEG_RING(1) + SEG_TAIL, 0xdeadbeef000ull, 8, 0, 0, "c-tail");
+	corrupt_one(SEG_RING(1) + SEG_TAIL, 13, 8, 0, 0, "c-tail-odd");
+	corrupt_one(SEG_RING(1) + SEG_RPOS, 4096 * 3, 8, 1, 0, "c-rpos");
+	corrupt_one(SEG_DATA(1, 4096) + 4, 0x7fffffff, 4, 1, 0, "c-len");
+	corrupt_one(SEG_DATA(1, 4096) + 4, 1000, 4, 1, 0, "c-len-past-tail");
+	corrupt_one(SEG_DATA(1, 4096), 7, 4, 1, 0, "c-state");
+	corrupt_one(SEG_DATA(1, 4096), (99u << 10) | 2, 4, 1, 0, "c-state-tag");
+	corrupt_one(SEG_RING(0) + SEG_HEAD, 64, 8, 0, 1, "c-head");
+	corrupt_one(SEG_RING(0) + SEG_TAIL, 1ull << 40, 8, 0, 1, "c-tail-far");
+	corrupt_one(SEG_RING(0) + SEG_PLOCK, (5u << 7) | 100, 4, 0, 1, "c-lock");
+}
+END_TEST
+
+/* --- lifecycle --- */
+
+START_TEST(shm_half_initialised_and_stale)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	const char *uri = shm_uri("stale");
+	ipc_channel *a, *b;
+	char buf[8];
+	int64_t t0;
+	int out;
+	pid_t pid;
+	struct timespec ts;
+
+	/* the creator dies before it publishes the segment */
+	pid = spawn("shm-create-init", "create", uri, 0, 0, 100, &out);
+	ck_assert_int_eq(test_wait(pid, 10000), 99);
+	close(out);
+	/* an opener waits for it, bounded by open_timeout_ms */
+	o.open_timeout_ms = 300;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, &o), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ck_assert_int_ge((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0, 250);
+	/* the next creator takes the stale name over */
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, &o), 0);
+	ck_assert_int_eq(ipc_send(b, "ok", 3, 0), 3);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), 3);
+	test_unpair(a, b);
+}
+END_TEST
+
+struct hang_arg {
+	const char *uri;
+	int fd;
+};
+
+/* An object some other program made under the name is never removed. */
+START_TEST(shm_foreign_object_left_alone)
+{
+	const char *uri = shm_uri("foreign");
+	ipc_channel *a;
+	struct stat st;
+	int fd;
+
+	fd = shm_open(uri + 4, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "not libipc", 10), 10);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), -EEXIST);
+	ck_assert_int_eq(ftruncate(fd, 8192), 0);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), -EEXIST);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	/* nor used by an opener: it was never published */
+	{
+		ipc_options o = IPC_OPTIONS_INIT;
+
+		o.open_timeout_ms = 100;
+		ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV, &o), -ETIMEDOUT);
+	}
+	close(fd);
+	ck_assert_int_eq(shm_unlink(uri + 4), 0);
+}
+END_TEST
+
+static int
+create_and_hang(void *arg)
+{
+	struct hang_arg *h = arg;
+	ipc_channel *a;
+
+	if (ipc_open(&a, h->uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL) < 0)
+		return 3;
+	if (write(h->fd, "R", 1) != 1)
+		return 4;
+	pause();
+	return 0;
+}
+
+START_TEST(shm_creator_killed)
+{
+	char uri[128];
+	ipc_channel *a, *b;
+	int fds[2];
+	char c;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("killed"));
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = test_fork(create_and_hang, &(struct hang_arg){ uri, fds[1] });
+	ck_assert_int_eq(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	/* alive: the name is taken */
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), -EEXIST);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(test_wait(pid, 5000), 128 + SIGKILL);
+	/* dead: the orphan reads the end, and the name can be made again */
+	ck_assert_int_eq(ipc_recv(b, &c, 1, 2000), IPC_EOF);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	ipc_close(b);
+	ipc_close(a);
+}
+END_TEST
+
+static int
+open_as_nobody(void *arg)
+{
+	ipc_channel *b;
+	int rc;
+
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 77;
+	rc = ipc_open(&b, arg, IPC_SEND | IPC_RECV, NULL);
+	return rc == -EACCES ? 0 : 1;
+}
+
+START_TEST(shm_other_uid)
+{
+	ipc_channel *a;
+	char uri[128];
+	struct stat st;
+	int rc;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("uid"));
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	{
+		char path[160];
+
+		snprintf(path, sizeof(path), "/dev/shm%s", uri + 4);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_int_eq(st.st_mode & 07777, 0600);
+	}
+	if (geteuid() != 0) {
+		printf("shm_other_uid: not root, cannot switch uid; skipped\n");
+		ipc_close(a);
+		return;
+	}
+	rc = test_wait(test_fork(open_as_nobody, uri), 5000);
+	ipc_close(a);
+	if (rc == 77) {
+		printf("shm_other_uid: setuid(nobody) failed; skipped\n");
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+}
+END_TEST
+
+START_TEST(shm_mode_exact)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	ipc_channel *a;
+	struct stat st;
+	char path[160];
+	mode_t old = umask(077);
+
+	o.mode = 0640;
+	ck_assert_int_eq(ipc_open(&a, shm_uri("mode"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	umask(old);
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_uri("mode") + 4);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	ipc_close(a);
+	ck_assert_int_eq(stat(path, &st), -1);
+}
+END_TEST
+
+/* In a private mount namespace with a 1 MiB tmpfs on /dev/shm, asking for
+ * 2 x 4 MiB must fail at open with -ENOSPC and leave nothing behind. */
+static int
+enospc_child(void *arg)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	ipc_channel *a;
+	DIR *d;
+	struct dirent *e;
+	int rc, left = 0;
+
+	(void)arg;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m") < 0)
+		return 77;
+	o.capacity = 4u << 20;
+	rc = ipc_open(&a, "shm:/ipc-test-enospc", IPC_SEND | IPC_RECV | IPC_CREATE, &o);
+	if ((d = opendir("/dev/shm"))) {
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				left++;
+		closedir(d);
+	}
+	return rc == -ENOSPC && left == 0 ? 0 : 1;
+}
+
+START_TEST(shm_enospc)
+{
+	int rc = test_wait(test_fork(enospc_child, NULL), 10000);
+
+	if (rc == 77) {
+		printf("shm_enospc: cannot mount a private tmpfs here; skipped\n");
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+}
+END_TEST
+
+/* --- ipc_fd --- */
+
+struct late_arg {
+	const char *uri;
+	int go;     /* read end: close once a byte comes */
+};
+
+static int
+late_sender(void *arg)
+{
+	struct late_arg *l = arg;
+	ipc_channel *b;
+	struct timespec nap = { 0, 100000000 };
+	char c;
+
+	if (ipc_open(&b, l->uri, IPC_SEND | IPC_RECV, NULL) < 0)
+		return 3;
+	nanosleep(&nap, NULL);
+	if (ipc_send(b, "late", 4, 1000) != 4)
+		return 2;
+	if (read(l->go, &c, 1) != 1)
+		return 4;
+	ipc_close(b);
+	return 0;
+}
+
+START_TEST(shm_poll_fd)
+{
+	char uri[128], buf[16];
+	ipc_channel *a;
+	struct pollfd p;
+	int fd, go[2], i;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("poll"));
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	fd = ipc_fd(a);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ipc_fd(a), fd);
+	/* edge-style: drain until -EAGAIN, which re-arms */
+	while (ipc_recv(a, buf, sizeof(buf), 0) != -EAGAIN)
+		;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	pid = test_fork(late_sender, &(struct late_arg){ uri, go[0] });
+	/* the sender's attach rings once, its message once more */
+	for (i = 0;; i++) {
+		ssize_t n;
+
+		ck_assert_int_lt(i, 3);
+		ck_assert_int_eq(poll(&p, 1, 5000), 1);
+		if ((n = ipc_recv(a, buf, sizeof(buf), 0)) == -EAGAIN)
+			continue;
+		ck_assert_int_eq(n, 4);
+		break;
+	}
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	close(go[0]);
+	close(go[1]);
+	/* the peer's orderly close rings too: the drain reads the end */
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_eq(test_wait(pid, 5000), 0);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), IPC_EOF);
+	ipc_close(a);
+}
+END_TEST
+
+/* A killed peer cannot ring the doorbell; the descriptor fires anyway and
+ * the drain reads the end. */
+START_TEST(shm_poll_fd_peer_killed)
+{
+	char uri[128], buf[16];
+	ipc_channel *a;
+	struct pollfd p;
+	int fd, out;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "%s", shm_uri("pollkill"));
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	fd = ipc_fd(a);
+	ck_assert_int_ge(fd, 0);
+	while (ipc_recv(a, buf, sizeof(buf), 0) != -EAGAIN)
+		;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	/* a peer that attaches rings, so that the loop starts watching it */
+	pid = spawn(NULL, "recv", uri, 0, 0, 100, &out);
+	await_ready(out, 5000);
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), -EAGAIN);
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(test_wait(pid, 5000), 128 + SIGKILL);
+	close(out);
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_eq(ipc_recv(a, buf, sizeof(buf), 0), IPC_EOF);
+	ipc_close(a);
+}
+END_TEST
+
+static Suite *
+shm_suite(void)
+{
+	Suite *s = suite_create("shm");
+	TCase *tc = tcase_create("shm");
+
+	tcase_add_checked_fixture(tc, test_fixture_setup, shm_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, shm_ring_basics);
+	tcase_add_test(tc, shm_bad_addresses);
+	tcase_add_test(tc, shm_shutdown_wakes);
+	tcase_add_test(tc, shm_slots_run_out);
+	tcase_add_test(tc, shm_send_recv_threads);
+	tcase_add_test(tc, shm_peer_killed);
+	tcase_add_test(tc, shm_wakeups_one_cpu);
+	tcase_add_test(tc, shm_wakeups_two_cpus);
+	tcase_add_test(tc, shm_many_senders_receivers);
+	tcase_add_test(tc, shm_crash_points);
+	tcase_add_test(tc, shm_random_kills);
+	tcase_add_test(tc, shm_corruption);
+	tcase_add_test(tc, shm_half_initialised_and_stale);
+	tcase_add_test(tc, shm_creator_killed);
+	tcase_add_test(tc, shm_foreign_object_left_alone);
+	tcase_add_test(tc, shm_other_uid);
+	tcase_add_test(tc, shm_mode_exact);
+	tcase_add_test(tc, shm_enospc);
+	tcase_add_test(tc, shm_poll_fd);
+	tcase_add_test(tc, shm_poll_fd_peer_killed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	ssize_t n;
+
+	if (argc >= 2 && strcmp(argv[1], "shm-child") == 0) {
+		if (argc >= 4 && strcmp(argv[2], "create") == 0) {
+			ipc_channel *a;
+
+			return ipc_open(&a, argv[3], IPC_SEND | IPC_RECV | IPC_CREATE, NULL) < 0 ? 3 : 0;
+		}
+		return child_main(argc, argv);
+	}
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n < 0)
+		test_skip("no /proc/self/exe to re-execute");
+	self_exe[n] = 0;
+	if (access("/dev/shm", W_OK) < 0)
+		test_skip("/dev/shm is not writable");
+	runner = getpid();
+	atexit(shm_sweep_at_exit);
+	return test_run(shm_suite());
+}
