@@ -388,7 +388,10 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 			return rc;
 		r = raw_read(s, dst, n);
 		if (r > 0) {
-			s->rwaited = 0;
+			/* A read that fills the room means a backlog: read first
+			 * again next time. */
+			if ((size_t)r == n)
+				s->rwaited = 0;
 			return r;
 		}
 		if (r == 0) {
