@@ -18,6 +18,7 @@
 #define IPC__DEFAULT_MODE     0600u
 #define IPC__RBUF_SIZE        (64u << 10)   /* read-ahead per framed stream */
 #define IPC__CLOSE_LINGER_MS  1000          /* how long close() finishes a committed tail */
+#define IPC__PIPE_SIZE        (256 << 10)   /* kernel buffer asked for pipes and FIFOs */
 
 /* --- wire format (doc/wire-format.md) --- */
 #define IPC__HELLO_SIZE    12
@@ -101,6 +102,7 @@ int64_t ipc__now_ns(void);
 int     ipc__deadline_ms(long long deadline_ns);  /* poll(2) timeout left: -1, 0.. */
 int     ipc__expired(long long deadline_ns);       /* -EAGAIN / -ETIMEDOUT, or 0 */
 int     ipc__set_cloexec_nonblock(int fd);
+void    ipc__pipe_grow(int fd);
 
 /* framing.c: the stream layer. Stream drivers fill ch->st through
  * ipc__stream_init(), then use these as their ops. */

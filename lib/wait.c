@@ -97,6 +97,16 @@ ipc__set_cloexec_nonblock(int fd)
 	return 0;
 }
 
+/* Give a pipe or FIFO room for a 64 KiB message and its frame header in one
+ * write (the default 64 KiB is 4 bytes short, which costs a wake-up round
+ * trip per message). Best effort: the system limit may refuse it. */
+void
+ipc__pipe_grow(int fd)
+{
+	if (fcntl(fd, F_GETPIPE_SZ) < IPC__PIPE_SIZE)
+		(void)fcntl(fd, F_SETPIPE_SZ, IPC__PIPE_SIZE);
+}
+
 /* Test-only: IPC_CRASH_AT=<step>[:<n>] makes the process _exit(99) the n-th
  * time (default first) it reaches that step, so tests can kill a peer inside
  * a dangerous window on purpose, every run. Read once per process. */

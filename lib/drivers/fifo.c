@@ -126,6 +126,7 @@ fifo_open(ipc_channel *ch, const char *path, int flags, const ipc_options *opt)
 		close(fd);
 		return rc;
 	}
+	ipc__pipe_grow(fd);
 	if (dir == IPC_RECV)
 		return ipc__stream_init(ch, fd, IPC__FD_NONBLOCK, -1, 0);
 	return ipc__stream_init(ch, -1, 0, fd, IPC__FD_NONBLOCK);

@@ -42,6 +42,7 @@ ipc_pipe(ipc_channel *ends[2], int flags)
 	ipc__options_fill(&o, NULL);
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
+	ipc__pipe_grow(fds[1]);
 	if ((rc = ipc__channel_new(&r, &ipc__drv_pipe, IPC_RECV | flags, &o)) < 0 ||
 	    (rc = ipc__channel_new(&w, &ipc__drv_pipe, IPC_SEND | flags, &o)) < 0)
 		goto fail;
