@@ -14,19 +14,23 @@ struct fifo_priv {
 	char *path;         /* set only when this channel created the FIFO */
 };
 
-/* The object at @p fd must be a FIFO owned by us, else we leave it alone. */
+/* The object must be a FIFO owned by us, else we leave it alone. */
+static int
+fifo_verdict(const struct stat *st)
+{
+	if (!S_ISFIFO(st->st_mode))
+		return -ENOTSUP;
+	if (st->st_uid != geteuid())
+		return -EACCES;
+	return 0;
+}
+
 static int
 fifo_check(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISFIFO(st.st_mode))
-		return -ENOTSUP;
-	if (st.st_uid != geteuid())
-		return -EACCES;
-	return 0;
+	return fstat(fd, &st) < 0 ? -errno : fifo_verdict(&st);
 }
 
 /* Look before opening: opening a device or a symlink has side effects. */
@@ -35,13 +39,7 @@ fifo_lcheck(const char *path)
 {
 	struct stat st;
 
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (!S_ISFIFO(st.st_mode))
-		return -ENOTSUP;
-	if (st.st_uid != geteuid())
-		return -EACCES;
-	return 0;
+	return lstat(path, &st) < 0 ? -errno : fifo_verdict(&st);
 }
 
 /* Create the FIFO (or take over a stale one of ours) and give it exactly
