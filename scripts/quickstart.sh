@@ -63,4 +63,48 @@ wait $reader
 [ -e "$tour/demo.fifo" ] && echo "   (the FIFO is still there!)" || echo "   (and the FIFO is gone)"
 
 echo
+echo "-- tcp-server / tcp-client: the seed's TCP pair; the server takes a free port and prints it"
+timeout 10 ./tcp-server tcp://127.0.0.1:0 1 > "$tour/server.out" &
+server=$!
+n=0
+while [ ! -s "$tour/server.out" ] && [ $n -lt 500 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+addr=$(head -n 1 "$tour/server.out")
+timeout 10 ./tcp-client "$addr" "Hello from client"
+wait $server
+sed 's/^/   server: /' "$tour/server.out"
+
+echo
+echo "-- shm-writer / shm-reader: messages through a shared-memory ring, acknowledged, then unlinked"
+timeout 10 ./shm-writer "ipc-tour-$$" "hello" "through shared memory" &
+writer=$!
+n=0
+while [ ! -e "/dev/shm/ipc-tour-$$" ] && [ $n -lt 500 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+timeout 10 ./shm-reader "ipc-tour-$$"
+wait $writer
+
+echo
+echo "-- sem-counter: the seed's race, 4 processes x 20000 increments, without and with a semaphore"
+timeout 60 ./sem-counter 4 20000
+
+echo
+echo "-- signal-receiver / signal-sender: a signal with a payload, read from a watcher (no handler)"
+timeout 10 ./signal-receiver 1 > "$tour/signal.out" &
+receiver=$!
+n=0
+while [ ! -s "$tour/signal.out" ] && [ $n -lt 500 ]; do
+	sleep 0.01
+	n=$((n + 1))
+done
+pid=$(sed -n 's/^receiver pid //p' "$tour/signal.out")
+timeout 10 ./signal-sender "$pid" 42 > /dev/null
+wait $receiver
+sed 's/^/   /' "$tour/signal.out"
+
+echo
 echo "The sources are in examples/; scripts/test.sh runs the whole test suite."
