@@ -153,34 +153,51 @@ ipc_recv_size(ipc_channel *ch, int timeout_ms)
 	return ch->drv->recv_size(ch, timeout_ms);
 }
 
+/* The time left of a call's budget, in ipc_send/ipc_recv terms. */
+static int
+time_left(int timeout_ms, long long deadline)
+{
+	int ms;
+
+	if (timeout_ms <= 0)
+		return timeout_ms;      /* -1 forever, 0 never blocks */
+	ms = ipc__deadline_ms(deadline);
+	return ms > 0 ? ms : -ETIMEDOUT;
+}
+
 IPC_EXPORT ssize_t
 ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms)
 {
 	long long deadline = ipc_deadline(timeout_ms);
 	ssize_t n, got;
+	int ms;
 	void *p;
 
 	if (!buf)
 		return -EINVAL;
 	for (;;) {
 		/* The size is checked against max_msg by the driver before we
-		 * allocate it; the recv below cannot block, the message is queued. */
-		n = ipc_recv_size(ch, timeout_ms);
-		if (n < 0)
+		 * allocate it. The body may still be on its way: the receive
+		 * waits for it within the same budget. */
+		if ((ms = time_left(timeout_ms, deadline)) == -ETIMEDOUT)
+			return -ETIMEDOUT;
+		if ((n = ipc_recv_size(ch, ms)) < 0)
 			return n;
 		if (!(p = malloc(n ? (size_t)n : 1)))
 			return -ENOMEM;
-		got = ipc_recv(ch, p, (size_t)n, 0);
+		if ((ms = time_left(timeout_ms, deadline)) == -ETIMEDOUT)
+			got = -ETIMEDOUT;
+		else
+			got = ipc_recv(ch, p, (size_t)n, ms);
 		if (got >= 0) {
 			*buf = p;
 			return got;
 		}
 		free(p);
-		/* Another thread took the message (shm, several receivers): wait again. */
-		if (got != -EMSGSIZE && got != -EAGAIN)
+		/* -EMSGSIZE: another receiver took that message (shm) and the next
+		 * one is larger; size it again. Anything else is the answer. */
+		if (got != -EMSGSIZE)
 			return got;
-		if (deadline > 0 && (timeout_ms = ipc__deadline_ms(deadline)) == 0)
-			return -ETIMEDOUT;
 	}
 }
 

@@ -336,7 +336,7 @@ ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 
 		if (r2 < 0)
 			return s->send_err = r2;
-		return rc == IPC_EOF ? IPC_EOF : (ssize_t)len;
+		return (ssize_t)len;    /* committed, even when shutdown stopped us */
 	}
 	return s->send_err = rc;    /* cut off by the peer's death */
 }
@@ -479,7 +479,9 @@ fill(ipc_channel *ch, size_t want, long long deadline)
 		if (s->reof)
 			return IPC_EOF;
 		r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
-		if (r == 0) {
+		if (r == 0 || r == -ECONNRESET) {
+			/* A reset is the peer's end too; the caller reports a
+			 * frame it cut off as -ECONNRESET, once. */
 			s->reof = 1;
 			return IPC_EOF;
 		}
@@ -615,7 +617,7 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 			have += (size_t)r;
 			continue;
 		}
-		if (r == 0) {
+		if (r == 0 || r == -ECONNRESET) {
 			s->reof = 1;
 			return cut_off(s);
 		}
@@ -676,9 +678,9 @@ ipc__stream_close(ipc_channel *ch)
 
 	/* Finish a committed frame, bounded; never from a forked copy, which
 	 * would send the owner's bytes twice. */
-	if (s->tail_len && !ipc_channel_foreign(ch) && !s->send_err &&
-	    !atomic_load(&ch->shut)) {
-		int rc = flush_tail(ch, ipc_deadline(IPC__CLOSE_LINGER_MS));
+	if (s->tail_len && !ipc_channel_foreign(ch) && !s->send_err) {
+		int rc = atomic_load(&ch->shut) ? -ECONNRESET
+		         : flush_tail(ch, ipc_deadline(IPC__CLOSE_LINGER_MS));
 
 		if (rc < 0)
 			ch->close_err = rc;     /* a committed message was cut short */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,25 +110,30 @@ ipc__pipe_grow(int fd)
 
 /* Test-only: IPC_CRASH_AT=<step>[:<n>] makes the process _exit(99) the n-th
  * time (default first) it reaches that step, so tests can kill a peer inside
- * a dangerous window on purpose, every run. Read once per process. */
+ * a dangerous window on purpose, every run. Read once per process; safe from
+ * several threads. */
+static const char *crash_want;
+static size_t crash_len;
+static atomic_long crash_hits;
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+
+static void
+crash_read_env(void)
+{
+	const char *colon;
+
+	if (!(crash_want = getenv("IPC_CRASH_AT")))
+		return;
+	colon = strchr(crash_want, ':');
+	crash_len = colon ? (size_t)(colon - crash_want) : strlen(crash_want);
+	atomic_store(&crash_hits, colon ? atol(colon + 1) : 1);
+}
+
 int
 ipc__crash_at(const char *step)
 {
-	static const char *want;
-	static size_t want_len;
-	static long hits_left;
-	static int looked;
-	const char *colon;
-
-	if (!looked) {
-		if ((want = getenv("IPC_CRASH_AT"))) {
-			colon = strchr(want, ':');
-			want_len = colon ? (size_t)(colon - want) : strlen(want);
-			hits_left = colon ? atol(colon + 1) : 1;
-		}
-		looked = 1;
-	}
-	if (!want || strncmp(want, step, want_len) != 0 || step[want_len])
+	pthread_once(&crash_once, crash_read_env);
+	if (!crash_want || strncmp(crash_want, step, crash_len) != 0 || step[crash_len])
 		return 0;
-	return --hits_left == 0;
+	return atomic_fetch_sub(&crash_hits, 1) == 1;
 }

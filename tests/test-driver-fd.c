@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 START_TEST(fd_shared_description_untouched)
@@ -189,6 +191,80 @@ START_TEST(fd_close_reports_cut_message)
 }
 END_TEST
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The header is in, the body is not: ipc_recv_alloc waits for the body within
+ * its budget (it once spun, and with timeout 0 never returned). */
+START_TEST(fd_recv_alloc_partial_message)
+{
+	static const unsigned char head[] = { 0x89, 'I', 'P', 'C', 1, 0, 0, 0,
+	                                      0, 0, 0x10, 0, 0, 0, 0, 100 };
+	unsigned char body[100];
+	ipc_channel *rx;
+	void *p = NULL;
+	int fds[2];
+	char uri[32];
+	int64_t t0;
+
+	memset(body, 'x', sizeof(body));
+	ck_assert_int_eq(pipe(fds), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", fds[0]);
+	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV, NULL), 0);
+	ck_assert_int_eq(write(fds[1], head, sizeof(head)), sizeof(head));
+	ck_assert_int_eq(write(fds[1], body, 10), 10);
+	t0 = now_ms();
+	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 0), -EAGAIN);
+	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 100), -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(write(fds[1], body + 10, 90), 90);
+	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 1000), 100);
+	ck_assert_mem_eq(p, body, 100);
+	ipc_free(p);
+	ipc_close(rx);
+	close(fds[1]);
+}
+END_TEST
+
+/* A terminal nobody reads: sends keep their timeout, and the shared
+ * description's flags stay as they were. */
+START_TEST(fd_terminal_send_timeout)
+{
+	static char big[1 << 20];
+	ipc_channel *tx;
+	int master, slave, keep;
+	char uri[32];
+	ssize_t n;
+	int64_t t0;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+		test_skip("no pseudo-terminals here");
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(slave, 0);
+	keep = dup(slave);
+	snprintf(uri, sizeof(uri), "fd:%d", slave);
+	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND | IPC_RAW, NULL), 0);
+	t0 = now_ms();
+	do
+		n = ipc_send(tx, big, sizeof(big), 200);
+	while (n > 0 && now_ms() - t0 < 5000);
+	ck_assert_int_eq(n, -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 5000);
+	ck_assert_int_eq(fcntl(keep, F_GETFL) & O_NONBLOCK, 0);
+	ipc_close(tx);
+	close(keep);
+	close(master);
+}
+END_TEST
+
 int
 main(int argc, char **argv)
 {
@@ -206,6 +282,8 @@ main(int argc, char **argv)
 	tcase_add_test(tc, fd_regular_file_raw);
 	tcase_add_test(tc, fd_one_pipe_both_ways_refused);
 	tcase_add_test(tc, fd_close_reports_cut_message);
+	tcase_add_test(tc, fd_recv_alloc_partial_message);
+	tcase_add_test(tc, fd_terminal_send_timeout);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -28,8 +28,9 @@ parse_fd(const char **p)
 }
 
 /* Never change flags on a description we share with other processes (an
- * O_NONBLOCK stdin would break the parent shell). For a pipe, open our own
- * description of it through /proc and put it in place of the old number. */
+ * O_NONBLOCK stdin would break the parent shell). For a pipe or a terminal,
+ * open our own description of it through /proc and put it in place of the
+ * old number, so that timeouts hold without touching the shared one. */
 static int
 adopt(int fd, int accmode, int *kind)
 {
@@ -46,13 +47,14 @@ adopt(int fd, int accmode, int *kind)
 		return 0;
 	}
 	*kind = IPC__FD_BLOCKING;
-	if (!S_ISFIFO(a.st_mode))
-		return 0;       /* tty, file: poll, then plain read/write */
+	if (!S_ISFIFO(a.st_mode) && !(S_ISCHR(a.st_mode) && isatty(fd)))
+		return 0;       /* files, other devices: poll, then plain read/write */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, accmode | O_NONBLOCK | O_CLOEXEC);
+	nfd = open(path, accmode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (nfd < 0)
 		return 0;       /* no /proc: fall back to poll-first */
-	if (fstat(nfd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+	if (fstat(nfd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino ||
+	    a.st_rdev != b.st_rdev) {
 		close(nfd);
 		return 0;
 	}

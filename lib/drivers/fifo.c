@@ -126,8 +126,12 @@ fifo_open(ipc_channel *ch, const char *path, int flags, const ipc_options *opt)
 	}
 	ipc__pipe_grow(fd);
 	if (dir == IPC_RECV)
-		return ipc__stream_init(ch, fd, IPC__FD_NONBLOCK, -1, 0);
-	return ipc__stream_init(ch, -1, 0, fd, IPC__FD_NONBLOCK);
+		rc = ipc__stream_init(ch, fd, IPC__FD_NONBLOCK, -1, 0);
+	else
+		rc = ipc__stream_init(ch, -1, 0, fd, IPC__FD_NONBLOCK);
+	if (rc < 0)
+		close(fd);      /* init takes the descriptor only on success */
+	return rc;
 }
 
 static void
