@@ -2,7 +2,6 @@
 #include "test-common.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,80 +140,9 @@ START_TEST(api_strerror)
 }
 END_TEST
 
-/* A transport of the test's own, through exactly the public driver
- * interface: "seqpacket:N" wraps an inherited SOCK_SEQPACKET descriptor,
- * whose kernel keeps message boundaries for us. */
-struct sp_priv { int fd; };
-
-static int
-sp_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
-{
-	struct sp_priv *p = ipc_channel_priv(ch);
-
-	(void)flags; (void)opt;
-	p->fd = atoi(addr);
-	return p->fd > 0 ? 0 : -EINVAL;
-}
-
-static ssize_t
-sp_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
-{
-	struct sp_priv *p = ipc_channel_priv(ch);
-	long long deadline = ipc_deadline(timeout_ms);
-	ssize_t n;
-	int rc;
-
-	while ((n = send(p->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = ipc_wait_fd(ch, p->fd, POLLOUT, deadline)) < 0)
-			return rc;
-	}
-	return n;
-}
-
-static ssize_t
-sp_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
-{
-	struct sp_priv *p = ipc_channel_priv(ch);
-	long long deadline = ipc_deadline(timeout_ms);
-	ssize_t n;
-	int rc;
-
-	while ((n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC)) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = ipc_wait_fd(ch, p->fd, POLLIN, deadline)) < 0)
-			return rc;
-	}
-	if ((size_t)n > cap)
-		return -EMSGSIZE;
-	return recv(p->fd, buf, cap, MSG_DONTWAIT);
-}
-
-static int
-sp_fd(const ipc_channel *ch)
-{
-	return ((const struct sp_priv *)ipc_channel_priv((ipc_channel *)ch))->fd;
-}
-
-static void
-sp_close(ipc_channel *ch)
-{
-	struct sp_priv *p = ipc_channel_priv(ch);
-
-	if (p->fd > 0)
-		close(p->fd);
-}
-
-static const struct ipc_driver sp_driver = {
-	.abi = IPC_DRIVER_ABI, .scheme = "seqpacket", .priv_size = sizeof(struct sp_priv),
-	.open = sp_open, .send = sp_send, .recv = sp_recv, .fd = sp_fd, .close = sp_close,
-};
-
 START_TEST(api_user_driver)
 {
-	struct ipc_driver bad = sp_driver;
+	struct ipc_driver bad = test_seqpacket_driver;
 	ipc_channel *a, *b;
 	char uri[32], buf[16];
 	int sv[2];
@@ -222,17 +150,17 @@ START_TEST(api_user_driver)
 	ck_assert_int_eq(ipc_register_driver(NULL), -EINVAL);
 	bad.abi = IPC_DRIVER_ABI + 1;
 	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
-	bad = sp_driver;
+	bad = test_seqpacket_driver;
 	bad.recv = NULL;
 	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
-	bad = sp_driver;
+	bad = test_seqpacket_driver;
 	bad.scheme = "bad scheme";
 	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
-	bad = sp_driver;
+	bad = test_seqpacket_driver;
 	bad.scheme = "fifo";
 	ck_assert_int_eq(ipc_register_driver(&bad), -EEXIST);
-	ck_assert_int_eq(ipc_register_driver(&sp_driver), 0);
-	ck_assert_int_eq(ipc_register_driver(&sp_driver), -EEXIST);
+	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), 0);
+	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), -EEXIST);
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	snprintf(uri, sizeof(uri), "seqpacket:%d", sv[0]);

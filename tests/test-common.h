@@ -38,8 +38,21 @@ pid_t test_fork(int (*fn)(void *), void *arg);
  * status (0..255), 128+signal if killed by one, or -1 on timeout. */
 int test_wait(pid_t pid, int ms);
 
-/* Run @p s with CK_ENV; exit 0 / 1. Call from main(). */
+/* Run @p s with CK_ENV; exit 0 / 1. Call from main(). The _forked variant
+ * gives every case its own process whatever CK_FORK says (for suites that
+ * change signal masks or install handlers). */
 int test_run(Suite *s);
+int test_run_forked(Suite *s);
+
+/* A transport of the tests' own, registered through the public driver
+ * interface: "seqpacket:N" wraps a SOCK_SEQPACKET descriptor. */
+extern const struct ipc_driver test_seqpacket_driver;
+/* A connected pair of channels of @p scheme (a registered copy of the
+ * driver above) over a fresh socketpair. */
+void test_seqpacket_pair(const char *scheme, ipc_channel **a, ipc_channel **b);
+
+/* Non-zero when a listening transport for @p uri is built in. */
+int test_have_listener(const char *uri);
 
 /* Print why and exit 77 (meson's "skipped"). */
 void test_skip(const char *why) __attribute__((noreturn));

@@ -357,18 +357,6 @@ have_scheme(const char *scheme)
 	return rc != -EPROTONOSUPPORT;
 }
 
-/* Is a listening transport built in? */
-static int
-have_listener(const char *uri)
-{
-	ipc_listener *l;
-	int rc = ipc_listen(&l, uri, 0, NULL);
-
-	if (rc == 0)
-		ipc_listener_close(l);
-	return rc != -EPROTONOSUPPORT;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -385,9 +373,9 @@ main(int argc, char **argv)
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, daemon_fd_clients);
-	if (have_listener("tcp://127.0.0.1:0"))
+	if (test_have_listener("tcp://127.0.0.1:0"))
 		net_list[net_n++] = "tcp://127.0.0.1:0";
-	if (have_listener("unix:@ipc-test-probe"))
+	if (test_have_listener("unix:@ipc-test-probe"))
 		net_list[net_n++] = "unix:";   /* a path in the test's directory */
 	if (net_n)
 		tcase_add_test(tc, daemon_net_clients);

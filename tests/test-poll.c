@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,91 +428,9 @@ START_TEST(poll_many_items)
 }
 END_TEST
 
-/* A transport a program adds itself: SOCK_SEQPACKET socket pairs, one
- * message per packet. ipc_poll must serve it through its ops alone. */
-struct sq_priv { int fd; };
-
-static int
-sq_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
-{
-	struct sq_priv *p = ipc_channel_priv(ch);
-
-	(void)flags; (void)opt;
-	p->fd = atoi(addr);
-	return p->fd > 0 ? 0 : -EINVAL;
-}
-
-static ssize_t
-sq_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
-{
-	struct sq_priv *p = ipc_channel_priv(ch);
-	long long deadline = ipc_deadline(timeout_ms);
-	ssize_t n;
-	int rc;
-
-	while ((n = send(p->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = ipc_wait_fd(ch, p->fd, POLLOUT, deadline)) < 0)
-			return rc;
-	}
-	return n;
-}
-
-static ssize_t
-sq_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
-{
-	struct sq_priv *p = ipc_channel_priv(ch);
-	long long deadline = ipc_deadline(timeout_ms);
-	ssize_t n;
-	int rc;
-
-	while ((n = recv(p->fd, buf, cap, MSG_DONTWAIT)) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		if ((rc = ipc_wait_fd(ch, p->fd, POLLIN, deadline)) < 0)
-			return rc;
-	}
-	return n;
-}
-
-static int
-sq_fd(const ipc_channel *ch)
-{
-	return ((const struct sq_priv *)ipc_channel_priv((ipc_channel *)ch))->fd;
-}
-
-static void
-sq_close(ipc_channel *ch)
-{
-	struct sq_priv *p = ipc_channel_priv(ch);
-
-	if (p->fd > 0)
-		close(p->fd);
-}
-
-static const struct ipc_driver sq_driver = {
-	.abi = IPC_DRIVER_ABI, .scheme = "sqpoll", .priv_size = sizeof(struct sq_priv),
-	.open = sq_open, .send = sq_send, .recv = sq_recv, .fd = sq_fd, .close = sq_close,
-};
-/* The same transport without a pollable descriptor. */
-static const struct ipc_driver sq_nofd_driver = {
-	.abi = IPC_DRIVER_ABI, .scheme = "sqpoll-nofd", .priv_size = sizeof(struct sq_priv),
-	.open = sq_open, .send = sq_send, .recv = sq_recv, .close = sq_close,
-};
-
-static void
-sq_pair(const char *scheme, ipc_channel **a, ipc_channel **b)
-{
-	char uri[64];
-	int sv[2];
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	snprintf(uri, sizeof(uri), "%s:%d", scheme, sv[0]);
-	ck_assert_int_eq(ipc_open(a, uri, IPC_SEND | IPC_RECV, NULL), 0);
-	snprintf(uri, sizeof(uri), "%s:%d", scheme, sv[1]);
-	ck_assert_int_eq(ipc_open(b, uri, IPC_SEND | IPC_RECV, NULL), 0);
-}
+/* A transport a program adds itself (test_seqpacket_driver); ipc_poll must
+ * serve it through its ops alone, and refuse a copy without a descriptor. */
+static struct ipc_driver sq_nofd_driver;
 
 START_TEST(poll_user_driver)
 {
@@ -521,9 +438,12 @@ START_TEST(poll_user_driver)
 	struct ipc_pollitem it[3];
 	char buf[8];
 
-	ck_assert_int_eq(ipc_register_driver(&sq_driver), 0);
+	sq_nofd_driver = test_seqpacket_driver;
+	sq_nofd_driver.scheme = "seqpacket-nofd";
+	sq_nofd_driver.fd = NULL;
+	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), 0);
 	ck_assert_int_eq(ipc_register_driver(&sq_nofd_driver), 0);
-	sq_pair("sqpoll", &a, &b);
+	test_seqpacket_pair("seqpacket", &a, &b);
 	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
 	it[0] = (struct ipc_pollitem){ .ch = b, .events = IPC_POLLIN };
 	it[1] = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
@@ -543,7 +463,7 @@ START_TEST(poll_user_driver)
 	ck_assert(it[0].revents & IPC_POLLHUP);
 
 	/* No descriptor: ipc_poll cannot wait for it, and says so. */
-	sq_pair("sqpoll-nofd", &c, &d);
+	test_seqpacket_pair("seqpacket-nofd", &c, &d);
 	it[2] = (struct ipc_pollitem){ .ch = d, .events = IPC_POLLIN };
 	ck_assert_int_eq(ipc_poll(it, 3, 0), -EOPNOTSUPP);
 	ipc_close(c);
@@ -607,17 +527,6 @@ START_TEST(poll_listener_and_its_clients)
 }
 END_TEST
 
-static int
-have_listener(const char *uri)
-{
-	ipc_listener *l;
-	int rc = ipc_listen(&l, uri, 0, NULL);
-
-	if (rc == 0)
-		ipc_listener_close(l);
-	return rc != -EPROTONOSUPPORT;
-}
-
 /* Is the driver for @p scheme registered? A bogus address answers anything
  * but -EPROTONOSUPPORT when it is (and opens nothing). */
 static int
@@ -665,9 +574,9 @@ poll_suite(void)
 	tcase_add_test(tc, poll_idle_costs_nothing);
 	tcase_add_test(tc, poll_many_items);
 	tcase_add_test(tc, poll_user_driver);
-	if (have_listener("tcp://127.0.0.1:0"))
+	if (test_have_listener("tcp://127.0.0.1:0"))
 		listen_uris[nlisten++] = "tcp://127.0.0.1:0";
-	if (have_listener("unix:@ipc-test-poll-probe"))
+	if (test_have_listener("unix:@ipc-test-poll-probe"))
 		listen_uris[nlisten++] = "unix:";   /* a path in the test's directory */
 	if (nlisten)
 		tcase_add_loop_test(tc, poll_listener_and_its_clients, 0, nlisten);
@@ -680,13 +589,5 @@ poll_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(poll_suite());
-	int failed;
-
-	/* Cases install handlers and watchers: one process each. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_forked(poll_suite());   /* cases install handlers and watchers */
 }

@@ -341,14 +341,6 @@ signal_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(signal_suite());
-	int failed;
-
-	/* Watchers change the process's signal mask: each case gets its own
-	 * process whatever CK_FORK says. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	/* Watchers change the signal mask: each case gets its own process. */
+	return test_run_forked(signal_suite());
 }
