@@ -32,6 +32,15 @@ else
 	echo "ipc-bench is not part of this build (no tools/ipc-bench.c yet): skipped."
 fi
 
+# wait_for TEST PATH: up to 5 s for a peer to create PATH (test -p, -s, -e).
+wait_for() {
+	n=0
+	while [ ! "$1" "$2" ] && [ $n -lt 500 ]; do
+		sleep 0.01
+		n=$((n + 1))
+	done
+}
+
 echo "== a tour of the examples (built with pkg-config against $libdir)"
 tour=$(mktemp -d "${TMPDIR:-/tmp}/ipc-tour.XXXXXX") || exit 1
 trap 'rm -rf "$tour"' EXIT
@@ -53,11 +62,7 @@ echo
 echo "-- fifo-reader / fifo-writer: a named pipe created by the reader (IPC_CREATE) and removed on close"
 timeout 10 ./fifo-reader "$tour/demo.fifo" &
 reader=$!
-n=0
-while [ ! -p "$tour/demo.fifo" ] && [ $n -lt 500 ]; do
-	sleep 0.01
-	n=$((n + 1))
-done
+wait_for -p "$tour/demo.fifo"
 timeout 10 ./fifo-writer "$tour/demo.fifo" "hello" "each argument is one message"
 wait $reader
 [ -e "$tour/demo.fifo" ] && echo "   (the FIFO is still there!)" || echo "   (and the FIFO is gone)"
@@ -66,11 +71,7 @@ echo
 echo "-- tcp-server / tcp-client: the seed's TCP pair; the server takes a free port and prints it"
 timeout 10 ./tcp-server tcp://127.0.0.1:0 1 > "$tour/server.out" &
 server=$!
-n=0
-while [ ! -s "$tour/server.out" ] && [ $n -lt 500 ]; do
-	sleep 0.01
-	n=$((n + 1))
-done
+wait_for -s "$tour/server.out"
 addr=$(head -n 1 "$tour/server.out")
 timeout 10 ./tcp-client "$addr" "Hello from client"
 wait $server
@@ -80,11 +81,7 @@ echo
 echo "-- shm-writer / shm-reader: messages through a shared-memory ring, acknowledged, then unlinked"
 timeout 10 ./shm-writer "ipc-tour-$$" "hello" "through shared memory" &
 writer=$!
-n=0
-while [ ! -e "/dev/shm/ipc-tour-$$" ] && [ $n -lt 500 ]; do
-	sleep 0.01
-	n=$((n + 1))
-done
+wait_for -e "/dev/shm/ipc-tour-$$"
 timeout 10 ./shm-reader "ipc-tour-$$"
 wait $writer
 
@@ -96,11 +93,7 @@ echo
 echo "-- signal-receiver / signal-sender: a signal with a payload, read from a watcher (no handler)"
 timeout 10 ./signal-receiver 1 > "$tour/signal.out" &
 receiver=$!
-n=0
-while [ ! -s "$tour/signal.out" ] && [ $n -lt 500 ]; do
-	sleep 0.01
-	n=$((n + 1))
-done
+wait_for -s "$tour/signal.out"
 pid=$(sed -n 's/^receiver pid //p' "$tour/signal.out")
 timeout 10 ./signal-sender "$pid" 42 > /dev/null
 wait $receiver
