@@ -1297,7 +1297,7 @@ static const char *op_names[] = { "ipc_poll", "ipc_recv", "ipc_recv_size", "ipc_
 static long
 hostile_op(ipc_channel *a, int op)
 {
-	unsigned char buf[256];
+	unsigned char buf[256] = { 0 };
 	struct ipc_pollitem it = { .ch = a, .events = IPC_POLLIN };
 
 	switch (op) {
