@@ -108,6 +108,7 @@ ipc__pipe_grow(int fd)
 		(void)fcntl(fd, F_SETPIPE_SZ, IPC__PIPE_SIZE);
 }
 
+#ifdef IPC_TEST_HOOKS
 /* Test-only: IPC_CRASH_AT=<step>[:<n>] makes the process _exit(99) the n-th
  * time (default first) it reaches that step, so tests can kill a peer inside
  * a dangerous window on purpose, every run. Read once per process; safe from
@@ -137,3 +138,4 @@ ipc__crash_at(const char *step)
 		return 0;
 	return atomic_fetch_sub(&crash_hits, 1) == 1;
 }
+#endif
