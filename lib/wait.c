@@ -114,9 +114,12 @@ ipc__pipe_grow(int fd)
  * a dangerous window on purpose, every run. Read on every call, so a process
  * that already ran (a forked test child, several tests in one process under
  * CK_FORK=no) sees the value set just now; the count restarts whenever the
- * value differs from the one seen last. Safe from several threads. */
+ * value differs from the one seen last. Safe from several threads; a process
+ * that never sets the variable never takes the lock (so a fork() from a
+ * threaded test cannot inherit it held). */
 static pthread_mutex_t crash_lock = PTHREAD_MUTEX_INITIALIZER;
-static char crash_seen[128];    /* the value the count belongs to; "" for none */
+static atomic_int crash_armed;  /* crash_seen is not empty */
+static char crash_seen[128];    /* the value the count belongs to */
 static long crash_left;         /* hits to go before the crash; 0 once done */
 
 int
@@ -126,15 +129,19 @@ ipc__crash_at(const char *step)
 	size_t len;
 	int hit = 0;
 
+	if ((!want || !*want) && !atomic_load(&crash_armed))
+		return 0;
 	pthread_mutex_lock(&crash_lock);
 	if (!want || !*want || strlen(want) >= sizeof(crash_seen)) {
 		crash_seen[0] = 0;
+		atomic_store(&crash_armed, 0);
 		goto out;
 	}
 	colon = strchr(want, ':');
 	if (strcmp(want, crash_seen) != 0) {
 		strcpy(crash_seen, want);
 		crash_left = colon ? atol(colon + 1) : 1;
+		atomic_store(&crash_armed, 1);
 	}
 	len = colon ? (size_t)(colon - want) : strlen(want);
 	if (strncmp(want, step, len) == 0 && !step[len] && crash_left > 0)
