@@ -195,7 +195,7 @@ START_TEST(sig_timeouts)
 	t0 = now_ms();
 	ck_assert_int_eq(ipc_sigwatch_read(w, &si, 100), -ETIMEDOUT);
 	ck_assert_int_ge(now_ms() - t0, 100);
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(now_ms() - t0, 30000);    /* bounded, however loaded */
 	ck_assert_int_eq(ipc_sigwatch_read(w, &si, -2), -EINVAL);
 	ck_assert_int_eq(ipc_sigwatch_read(w, NULL, 0), -EINVAL);
 	ck_assert_int_eq(ipc_notify(getpid(), SIGUSR2, 7), 0);
@@ -444,7 +444,7 @@ signal_suite(void)
 	TCase *tc = tcase_create("sigwatch");
 
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, sig_sender_and_payload);
 	tcase_add_test(tc, sig_refuses_bad_sets);
 	tcase_add_test(tc, sig_busy_when_a_thread_does_not_block);
