@@ -347,6 +347,28 @@ test_skip(const char *why)
 	exit(77);
 }
 
+int
+test_have_hooks(void)
+{
+#ifdef IPC_TEST_HOOKS
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+void
+test_need_hooks(const char *what)
+{
+	char why[256];
+
+	if (test_have_hooks())
+		return;
+	snprintf(why, sizeof(why), "%s need the library's test hooks "
+	         "(configure with -Dtest_hooks=true)", what);
+	test_skip(why);
+}
+
 static int
 run_suite(Suite *s, int force_fork)
 {

@@ -66,4 +66,12 @@ int test_have_listener(const char *uri);
 /* Print why and exit 77 (meson's "skipped"). */
 void test_skip(const char *why) __attribute__((noreturn));
 
+/* Non-zero when the library under test has its test hooks (crash points,
+ * IPC_TEST_* variables): built with -Dtest_hooks=true, which tests/meson.build
+ * passes on to the tests as IPC_TEST_HOOKS. */
+int test_have_hooks(void);
+/* For a run made only of cases that need the hooks: exit 77 saying so (and
+ * what is skipped) when the library has none. */
+void test_need_hooks(const char *what);
+
 #endif
