@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of every fuzz target into tests/fuzz/corpus/<target>/.
+
+The seeds are committed; this script says what each one is. Run it again
+after changing an input format (a fuzz-*.c header comment describes each),
+then check that `meson test --suite fuzz` still passes."""
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = {}
+
+
+def seed(target, name, data):
+    SEEDS.setdefault(target, []).append((name, bytes(data)))
+
+
+def be32(v):
+    return struct.pack('>I', v)
+
+
+def be16(v):
+    return struct.pack('>H', v)
+
+
+def be24(v):
+    return struct.pack('>I', v)[1:]
+
+
+# ------------------------------------------------------------ stream
+# header: mode, be32 max_msg; then ops (fuzz-stream.c).
+SOCK, PIPE, IPCPIPE, FILE = 0, 1, 2, 3
+RAW, EVLOOP = 4, 8
+
+
+def s_head(mode, max_msg=0):
+    return bytes([mode]) + be32(max_msg)
+
+
+def lit(b):
+    out = b''
+    while b:
+        c, b = b[:64], b[64:]
+        out += bytes([len(c) - 1]) + c
+    return out
+
+
+def lit16(b):
+    return b'\x40' + be16(len(b)) + b
+
+
+def hello(m=16 << 20):
+    return b'\x41' + be32(m)
+
+
+def frame(n, s=0):
+    return b'\x42' + be24(n) + bytes([s])
+
+
+def fill(n, b):
+    return b'\x43' + be24(n) + bytes([b])
+
+
+def rx(method, cap=0):
+    """method 0-3 recv with caps[cap], 4 recv_size, 5 recv_alloc,
+    6 recv with exactly the next size, 7 one byte less."""
+    return bytes([0x80 | cap << 3 | method])
+
+
+HELLO_BYTES = bytes.fromhex('8949504301000000 01000000')
+WORKED = bytes.fromhex('89495043010000000100000000000002686900000000')
+
+for t, name in ((SOCK, 'socket'), (PIPE, 'pipe'), (IPCPIPE, 'ipc-pipe'), (FILE, 'file')):
+    seed('stream', 'worked-example-' + name, s_head(t) + lit(WORKED))
+seed('stream', 'worked-example-evloop', s_head(PIPE | EVLOOP | 0x50) + lit(WORKED))
+seed('stream', 'split-every-byte',
+     s_head(SOCK) + b''.join(lit(bytes([c])) + rx(0, 5) for c in WORKED))
+seed('stream', 'split-small-caps',
+     s_head(PIPE | 0x30) + lit(WORKED[:5]) + rx(4) + lit(WORKED[5:15]) + rx(0, 1) +
+     rx(6) + lit(WORKED[15:]) + rx(7) + rx(6) + rx(5))
+seed('stream', 'zero-length-messages',
+     s_head(SOCK) + hello() + frame(0) * 20 + rx(0, 0) + rx(5) + rx(4))
+seed('stream', 'two-writers-fifo-style',
+     s_head(PIPE) + hello() + frame(3, 1) + hello(100) + frame(4000, 2) + rx(5) +
+     frame(1, 3))
+seed('stream', 'rbuf-edges',
+     s_head(PIPE | 0x10) + hello() + frame(65536 - 4, 7) + frame(65536, 8) +
+     frame(65536 - 16, 9) + frame(65537, 10) + rx(6) + rx(0, 6))
+seed('stream', 'large-blocking',
+     s_head(SOCK | 0x50) + hello() + frame(300000, 3) + frame(5) + frame(200000, 4))
+seed('stream', 'large-evloop',
+     s_head(PIPE | EVLOOP | 0x40) + hello() + frame(1 << 20, 5) + rx(5) + frame(17))
+seed('stream', 'large-ipc-pipe-exact',
+     s_head(IPCPIPE | EVLOOP | 0x60) + hello() + frame(700000, 6) + rx(4) + rx(6))
+seed('stream', 'large-file', s_head(FILE | 0x50) + hello() + frame(150000, 1) + frame(2))
+seed('stream', 'max-msg-exact', s_head(SOCK, 10) + hello() + frame(10, 1) + frame(0))
+seed('stream', 'max-msg-exceeded', s_head(PIPE, 10) + hello() + frame(10, 1) + frame(11, 2))
+seed('stream', 'max-msg-4g-claim', s_head(SOCK) + hello() + lit(b'\x7f\xff\xff\xff'))
+seed('stream', 'top-bit-length', s_head(SOCK) + hello() + lit(b'\xff\xff\xff\xff'))
+seed('stream', 'option-max-msg-too-big', s_head(SOCK, 0x80000000) + lit(WORKED))
+seed('stream', 'bad-first-byte', s_head(SOCK) + lit(b'\x90'))
+seed('stream', 'bad-first-byte-alone', s_head(PIPE) + lit(b'\xff') + rx(0, 4))
+seed('stream', 'text-no-hello', s_head(PIPE) + lit(b'hi\n'))
+seed('stream', 'http-request', s_head(SOCK) + lit(b'GET / HTTP/1.0\r\n\r\n'))
+seed('stream', 'frame-before-hello', s_head(SOCK) + lit(b'\x00\x00\x00\x01A'))
+seed('stream', 'hello-bad-version', s_head(SOCK) + lit(HELLO_BYTES[:4] + b'\x02' + HELLO_BYTES[5:]))
+seed('stream', 'hello-bad-flags', s_head(PIPE) + lit(HELLO_BYTES[:5] + b'\x01' + HELLO_BYTES[6:]))
+seed('stream', 'hello-bad-reserved', s_head(SOCK) + lit(HELLO_BYTES[:7] + b'\x01' + HELLO_BYTES[8:]))
+seed('stream', 'hello-max-above-limit', s_head(SOCK) + hello(0x80000000) + frame(1))
+seed('stream', 'hello-max-limit', s_head(SOCK) + hello(0x7fffffff) + frame(1))
+seed('stream', 'hello-cut-off', s_head(PIPE) + lit(HELLO_BYTES[:7]))
+seed('stream', 'hello-bad-magic-cut-off', s_head(SOCK) + lit(b'\x89IX'))
+seed('stream', 'header-cut-off', s_head(SOCK) + hello() + lit(b'\x00\x00'))
+seed('stream', 'body-cut-off', s_head(SOCK | 0x20) + hello() + lit(b'\x00\x00\x00\x64') +
+     fill(50, 0x41) + rx(0, 3) + rx(4))
+seed('stream', 'large-body-cut-off', s_head(PIPE) + hello() + lit(b'\x00\x10\x00\x00') +
+     fill(300000, 0x42) + rx(0, 7))
+seed('stream', 'garbage-after-messages', s_head(SOCK) + lit(WORKED) + lit(b'\xc0\x00'))
+seed('stream', 'raw-text', s_head(SOCK | RAW) + lit(b'hello, raw world\n') + rx(0, 2) +
+     rx(0, 0) + rx(4))
+seed('stream', 'raw-framed-bytes', s_head(PIPE | RAW | 0x30) + lit(WORKED) + fill(100000, 0))
+seed('stream', 'raw-file', s_head(FILE | RAW) + lit(b'abc') + rx(5))
+seed('stream', 'empty', s_head(SOCK))
+seed('stream', 'empty-file', s_head(FILE))
+seed('stream', 'hello-only', s_head(PIPE) + hello() + rx(4) + rx(5))
+
+
+def main():
+    for target, items in SEEDS.items():
+        d = os.path.join(HERE, 'corpus', target)
+        os.makedirs(d, exist_ok=True)
+        keep = {name for name, _ in items}
+        for old in os.listdir(d):
+            if old not in keep:
+                os.remove(os.path.join(d, old))
+        for name, data in items:
+            with open(os.path.join(d, name), 'wb') as f:
+                f.write(data)
+        print('%s: %d seeds' % (target, len(items)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
