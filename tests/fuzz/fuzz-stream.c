@@ -356,6 +356,8 @@ wire_add(struct run *r, const void *p, size_t n)
 {
 	if (n > WIRE_MAX - r->wlen)
 		n = WIRE_MAX - r->wlen;
+	if (!n)
+		return;
 	if (r->wlen + n > r->wcap) {
 		size_t c = r->wcap ? r->wcap : 4096;
 

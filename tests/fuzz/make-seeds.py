@@ -126,6 +126,85 @@ seed('stream', 'empty-file', s_head(FILE))
 seed('stream', 'hello-only', s_head(PIPE) + hello() + rx(4) + rx(5))
 
 
+# ------------------------------------------------------------ open
+# u8 call, u8 flags, u8 flags2, be32 max_msg, be32 capacity, be16 mode,
+# u8 timeout, URI (fuzz-open.c).
+SEND, RECV, CREATE, RAWF, ANY = 1, 2, 4, 8, 16
+OPEN, LISTEN, OPEN2, LISTEN2 = 0, 1, 2, 3
+SZ_LESS, SZ_MORE, SZ_MORE_BAD, OPT_NULL = 4, 8, 12, 16
+
+
+def o(call, flags, uri, flags2=0, max_msg=0, cap=0, mode=0, timeout=5):
+    return (bytes([call, flags, flags2]) + be32(max_msg) + be32(cap) + be16(mode) +
+            bytes([timeout & 0xff]) + uri)
+
+
+seed('open', 'fifo-create-then-writer', o(OPEN2, RECV | CREATE, b'fifo:/demo.fifo', SEND))
+seed('open', 'fifo-writer-no-reader', o(OPEN, SEND, b'fifo:/none.fifo'))
+seed('open', 'fifo-both-directions', o(OPEN, SEND | RECV | CREATE, b'fifo:/x.fifo'))
+seed('open', 'fifo-relative', o(OPEN, RECV | CREATE, b'fifo:rel.fifo'))
+seed('open', 'fifo-mode-0640', o(OPEN2, RECV | CREATE, b'fifo:/m.fifo', SEND, mode=0o640))
+seed('open', 'fifo-mode-too-big', o(OPEN, RECV | CREATE, b'fifo:/m.fifo', mode=0o10000))
+seed('open', 'fifo-dir', o(OPEN, RECV | CREATE, b'fifo:/'))
+seed('open', 'unix-listen-path', o(LISTEN, 0, b'unix:demo.sock'))
+seed('open', 'unix-listen-twice-connect', o(LISTEN2, 0, b'unix:/twice.sock', SEND | RECV))
+seed('open', 'unix-listen-abstract', o(LISTEN2, ANY, b'unix:@demo', SEND | RECV | ANY))
+seed('open', 'unix-listen-raw', o(LISTEN2, RAWF, b'unix:raw.sock', SEND | RECV | RAWF))
+seed('open', 'unix-connect-nobody', o(OPEN, SEND | RECV, b'unix:nobody.sock'))
+seed('open', 'unix-empty', o(OPEN, SEND | RECV, b'unix:'))
+seed('open', 'unix-at-only', o(LISTEN, 0, b'unix:@'))
+seed('open', 'unix-too-long', o(LISTEN, 0, b'unix:' + b'a' * 120))
+seed('open', 'unix-abstract-too-long', o(LISTEN, 0, b'unix:@' + b'b' * 120))
+seed('open', 'unix-listen-null-opt', o(LISTEN | OPT_NULL, 0, b'unix:null.sock'))
+seed('open', 'tcp-listen-v4', o(LISTEN, 0, b'tcp://127.0.0.1:0'))
+seed('open', 'tcp-listen-v6', o(LISTEN2, 0, b'tcp://[::1]:0', SEND | RECV))
+seed('open', 'tcp-listen-localhost', o(LISTEN, 0, b'tcp://localhost:5555'))
+seed('open', 'tcp-connect-refused', o(OPEN, SEND | RECV, b'tcp://127.0.0.1:5555'))
+seed('open', 'tcp-connect-localhost', o(OPEN, SEND | RECV, b'tcp://localhost:80'))
+seed('open', 'tcp-port-zero-connect', o(OPEN, SEND | RECV, b'tcp://[::1]:0'))
+seed('open', 'tcp-port-too-big', o(OPEN, SEND | RECV, b'tcp://127.0.0.1:65536'))
+seed('open', 'tcp-port-garbage', o(LISTEN, 0, b'tcp://127.0.0.1:12a'))
+seed('open', 'tcp-no-slashes', o(OPEN, SEND | RECV, b'tcp:127.0.0.1:1'))
+seed('open', 'tcp-v6-unbracketed', o(LISTEN, 0, b'tcp://::1:0'))
+seed('open', 'tcp-empty-host', o(LISTEN, 0, b'tcp://:0'))
+seed('open', 'tcp-bracket-unclosed', o(LISTEN, 0, b'tcp://[::1:0'))
+seed('open', 'shm-create-attach', o(OPEN2, SEND | RECV | CREATE, b'shm:/demo', SEND | RECV))
+seed('open', 'shm-capacity-small', o(OPEN2, SEND | RECV | CREATE, b'shm:/small', SEND | RECV,
+                                     cap=1, max_msg=100))
+seed('open', 'shm-capacity-odd', o(OPEN, SEND | RECV | CREATE, b'shm:/odd', cap=70000))
+seed('open', 'shm-capacity-huge', o(OPEN, SEND | RECV | CREATE, b'shm:/huge', cap=0xffffffff))
+seed('open', 'shm-attach-missing', o(OPEN, SEND | RECV, b'shm:/missing'))
+seed('open', 'shm-twice-create', o(OPEN2, SEND | RECV | CREATE, b'shm:/twice', SEND | RECV | CREATE))
+seed('open', 'shm-bad-name', o(OPEN, SEND | RECV | CREATE, b'shm:/a/b'))
+seed('open', 'shm-no-slash', o(OPEN, SEND | RECV | CREATE, b'shm:name'))
+seed('open', 'shm-raw', o(OPEN, SEND | RECV | CREATE | RAWF, b'shm:/raw'))
+seed('open', 'fd-pipe-read', o(OPEN, RECV, b'fd:0'))
+seed('open', 'fd-pipe-write', o(OPEN, SEND, b'fd:1'))
+seed('open', 'fd-socket-both', o(OPEN2, SEND | RECV, b'fd:2', SEND | RECV))
+seed('open', 'fd-pair', o(OPEN, SEND | RECV, b'fd:0,1'))
+seed('open', 'fd-same-twice', o(OPEN, SEND | RECV, b'fd:2,2'))
+seed('open', 'fd-pipe-both-ways', o(OPEN, SEND | RECV, b'fd:0'))
+seed('open', 'fd-devnull', o(OPEN, SEND | RECV, b'fd:4'))
+seed('open', 'fd-memfd', o(OPEN, RECV, b'fd:5'))
+seed('open', 'fd-closed', o(OPEN, RECV, b'fd:6'))
+seed('open', 'fd-create', o(OPEN, RECV | CREATE, b'fd:0'))
+seed('open', 'fd-trailing', o(OPEN, RECV, b'fd:0x'))
+seed('open', 'fd-huge', o(OPEN, RECV, b'fd:99999999999999999999'))
+seed('open', 'pipe-scheme', o(OPEN, SEND, b'pipe:x'))
+seed('open', 'unknown-scheme', o(OPEN, SEND, b'carrier-pigeon:coo'))
+seed('open', 'no-scheme', o(OPEN, SEND, b'/tmp/x'))
+seed('open', 'empty-uri', o(OPEN, SEND, b''))
+seed('open', 'no-direction', o(OPEN, 0, b'fifo:/nodir.fifo'))
+seed('open', 'unknown-flag', o(OPEN, SEND | 0x80, b'fifo:/uf.fifo'))
+seed('open', 'options-size-short', o(OPEN | SZ_LESS, RECV | CREATE, b'fifo:/s.fifo'))
+seed('open', 'options-size-newer-zero', o(OPEN | SZ_MORE, RECV | CREATE, b'fifo:/s.fifo'))
+seed('open', 'options-size-newer-set', o(OPEN | SZ_MORE_BAD, RECV | CREATE, b'fifo:/s.fifo'))
+seed('open', 'options-max-msg-too-big', o(OPEN, RECV | CREATE, b'fifo:/s.fifo', max_msg=0x80000000))
+seed('open', 'options-timeout-bad', o(OPEN, SEND, b'fifo:/t.fifo', timeout=-5))
+seed('open', 'listen-fifo', o(LISTEN, 0, b'fifo:/l.fifo'))
+seed('open', 'listen-bad-flags', o(LISTEN, SEND, b'unix:bad.sock'))
+
+
 def main():
     for target, items in SEEDS.items():
         d = os.path.join(HERE, 'corpus', target)
