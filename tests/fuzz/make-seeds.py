@@ -205,6 +205,56 @@ seed('open', 'listen-fifo', o(LISTEN, 0, b'fifo:/l.fifo'))
 seed('open', 'listen-bad-flags', o(LISTEN, SEND, b'unix:bad.sock'))
 
 
+# ------------------------------------------------------------ listener
+# u8 mode, be16 max_msg - 64, then ops: u8 (what << 2 | client) (fuzz-listener.c).
+PATHSOCK = 1
+
+
+def l_head(mode, ngood=1, max_extra=0):
+    return bytes([mode | (ngood - 1) << 1]) + be16(max_extra)
+
+
+def c_conn(c): return bytes([0 << 2 | c])
+def c_send(c, b): return bytes([1 << 2 | c, len(b)]) + b
+def c_hello(c, m=1 << 20): return bytes([2 << 2 | c]) + be32(m)
+def c_frame(c, n): return bytes([3 << 2 | c]) + be16(n)
+def c_shut(c): return bytes([4 << 2 | c])
+def c_close(c): return bytes([5 << 2 | c])
+def c_read(c): return bytes([6 << 2 | c])
+
+
+ACCEPT = bytes([7 << 2])
+DROP = bytes([8 << 2])
+
+seed('listener', 'good-only-abstract', l_head(0))
+seed('listener', 'good-only-path', l_head(PATHSOCK, 4))
+seed('listener', 'silent-clients', l_head(0, 2) + c_conn(0) + c_conn(1) + c_conn(2) + c_conn(3) +
+     ACCEPT + c_read(0))
+seed('listener', 'http-client', l_head(PATHSOCK) + c_send(0, b'GET / HTTP/1.1\r\nHost: x\r\n\r\n') +
+     ACCEPT + c_read(0) + ACCEPT)
+seed('listener', 'half-hello-then-close', l_head(0) + c_send(1, HELLO_BYTES[:5]) + ACCEPT +
+     c_close(1) + ACCEPT)
+seed('listener', 'hello-byte-by-byte', l_head(0, 2) +
+     b''.join(c_send(2, bytes([b])) + ACCEPT for b in HELLO_BYTES) + c_frame(2, 10) + ACCEPT +
+     c_read(2))
+seed('listener', 'hostile-valid-hello-silent', l_head(PATHSOCK, 3) + c_hello(0) + c_hello(1) +
+     ACCEPT + c_read(0) + c_read(1))
+seed('listener', 'hostile-hello-then-garbage', l_head(0) + c_hello(0) +
+     c_send(0, b'\xff\xff\xff\xff') + ACCEPT + ACCEPT)
+seed('listener', 'hostile-frames', l_head(0, 2, 100) + c_hello(3) + c_frame(3, 10) +
+     c_frame(3, 164) + c_frame(3, 165) + ACCEPT + c_read(3))
+seed('listener', 'hostile-big-frame', l_head(PATHSOCK) + c_hello(1) + c_frame(1, 60000) + ACCEPT)
+seed('listener', 'bad-version', l_head(0) + c_send(0, HELLO_BYTES[:4] + b'\x07') + ACCEPT)
+seed('listener', 'bad-max-msg', l_head(0) + c_send(0, HELLO_BYTES[:8] + b'\x80\0\0\0') + ACCEPT)
+seed('listener', 'shutdown-write', l_head(0) + c_send(2, HELLO_BYTES[:3]) + c_shut(2) + ACCEPT +
+     c_read(2))
+seed('listener', 'frame-before-hello', l_head(0) + c_frame(0, 3) + ACCEPT)
+seed('listener', 'accepted-then-dropped', l_head(PATHSOCK, 2) + c_hello(0) + ACCEPT + DROP +
+     c_hello(1) + c_frame(1, 1) + ACCEPT + c_close(1) + DROP)
+seed('listener', 'reconnect', l_head(0) + c_hello(0) + c_close(0) + c_hello(0) + ACCEPT +
+     c_read(0) + c_close(0) + ACCEPT)
+
+
 def main():
     for target, items in SEEDS.items():
         d = os.path.join(HERE, 'corpus', target)
