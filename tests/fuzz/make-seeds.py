@@ -255,6 +255,72 @@ seed('listener', 'reconnect', l_head(0) + c_hello(0) + c_close(0) + c_hello(0) +
      c_read(0) + c_close(0) + ACCEPT)
 
 
+# ------------------------------------------------------------ shm
+# u8 mode, then ops: u8 (arg << 5 | side << 4 | what) (fuzz-shm.c).
+A, B = 0, 1
+CAP8K, CAP32K, FD_A, FD_B = 1, 3, 4, 8
+MAX_RING, MAX_100, MAX_1 = 0x10, 0x20, 0x30
+
+
+def m_op(what, side, arg=0): return bytes([arg << 5 | side << 4 | what])
+def m_send(side, n): return m_op(0, side) + be16(n)
+def m_recv(side, capidx): return m_op(1, side, capidx)  # caps: 0 1 8 63 64 1000 4096 65536
+def m_size(side): return m_op(2, side)
+def m_alloc(side): return m_op(3, side)
+def m_poke(off, width_log2, v): return m_op(4, 0, width_log2) + be16(off) + struct.pack('>Q', v)
+def m_field(idx, v): return m_op(5, idx >> 3, idx & 7) + struct.pack('>Q', v)
+def m_poll(side): return m_op(6, side)
+def m_fd(side): return m_op(7, side)
+
+
+M_REATTACH = m_op(8, 0)
+def m_send_t(side, n, ms=1): return m_op(9, side, ms - 1) + be16(n)
+def m_recv_t(side, ms=1): return m_op(10, side, ms - 1)
+
+
+PING = m_send(A, 5) + m_recv(B, 6) + m_send(B, 7) + m_recv(A, 6)
+seed('shm', 'ping-pong', bytes([0]) + PING * 3)
+seed('shm', 'ping-pong-event-loop', bytes([FD_A | FD_B]) + PING + m_recv(A, 6) + m_recv(B, 6) +
+     m_poll(A) + m_poll(B) + PING)
+seed('shm', 'sizes-and-alloc', bytes([CAP8K]) + m_send(A, 0) + m_send(A, 100) + m_size(B) +
+     m_recv(B, 6) + m_size(B) + m_recv(B, 2) + m_alloc(B) + m_alloc(B))
+seed('shm', 'fill-the-ring', bytes([0]) + m_send(A, 1000) * 6 + m_recv(B, 5) * 6 + m_send(A, 1000) * 4)
+seed('shm', 'wrap-around', bytes([0]) + (m_send(A, 1000) + m_recv(B, 5)) * 12)
+seed('shm', 'max-msg-default', bytes([0]) + m_send(A, 1024) + m_send(A, 1025) + m_recv(B, 6))
+seed('shm', 'max-msg-whole-ring', bytes([MAX_RING]) + m_send(B, 4088) + m_send(B, 4089) +
+     m_recv(A, 6) + m_recv(A, 7))
+seed('shm', 'max-msg-one', bytes([MAX_1 | CAP32K]) + m_send(A, 1) + m_send(A, 2) + m_recv(B, 1))
+seed('shm', 'queued-poll', bytes([MAX_100]) + m_send(A, 100) + m_poll(B) + m_poll(A) + m_recv(B, 7))
+seed('shm', 'timeouts', bytes([0]) + m_recv_t(A, 2) + m_send(A, 1) + m_recv_t(B, 3) +
+     m_send_t(B, 3000, 2) + m_send_t(B, 3000, 2))
+seed('shm', 'reattach', bytes([FD_B]) + m_send(A, 10) + M_REATTACH + m_recv(B, 6) + m_send(B, 3) +
+     M_REATTACH + m_recv(A, 6))
+seed('shm', 'scribble-tail', bytes([0]) + m_send(A, 8) + m_field(1, 0x7777777777777777) +
+     m_recv(B, 6) + m_send(A, 8) + m_recv(B, 6))
+seed('shm', 'scribble-rpos-odd', bytes([0]) + m_send(A, 8) + m_field(4, 3) + m_recv(B, 6) +
+     m_send(A, 8))
+seed('shm', 'scribble-head', bytes([0]) + m_send(A, 1000) * 4 + m_field(2, 0xfff0) + m_send(A, 1000))
+seed('shm', 'scribble-record-length', bytes([0]) + m_send(A, 16) + m_poke(4096 + 4, 2, 0xffffff00) +
+     m_recv(B, 6) + m_alloc(B) + m_size(B))
+seed('shm', 'scribble-record-state', bytes([0]) + m_send(B, 16) + m_poke(4096 + 4096, 2, 1 << 3 | 1) +
+     m_recv(A, 6) + m_recv_t(A, 2))
+seed('shm', 'scribble-lock-held', bytes([0]) + m_field(0, 1 << 7) + m_send(A, 4) + m_field(11, 2 << 7) +
+     m_recv(A, 6))
+seed('shm', 'scribble-lock-dead-tag', bytes([0]) + m_field(8, 5 << 7 | 9) + m_send(B, 4) + m_recv(A, 6))
+seed('shm', 'scribble-waiters', bytes([0]) + m_field(5, 0xffffffff) + m_field(6, 7) + m_send(A, 4) +
+     m_recv_t(B, 1) + m_recv_t(B, 1))
+seed('shm', 'scribble-slot-side', bytes([0]) + m_field(7, 0) + m_send(A, 4) + m_recv(B, 6) +
+     m_send(B, 4) + m_recv(A, 6))
+seed('shm', 'scribble-live-count', bytes([0]) + m_field(15, 0) + m_send(A, 4) + m_recv(A, 6))
+seed('shm', 'scribble-claim', bytes([0]) + m_send(A, 1000) * 4 + m_field(14, 4096 + 1) +
+     m_recv(B, 5) + m_send(A, 1000) * 2)
+seed('shm', 'scribble-meta-then-reattach', bytes([0]) + m_poke(16, 3, 12345) + M_REATTACH +
+     m_send(A, 1) + m_recv(B, 6))
+seed('shm', 'scribble-magic-then-reattach', bytes([CAP8K]) + m_poke(0, 2, 0) + M_REATTACH + m_send(A, 1))
+seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
+     m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
+
+
 def main():
     for target, items in SEEDS.items():
         d = os.path.join(HERE, 'corpus', target)
