@@ -36,7 +36,7 @@
 
 #include "fuzz-common.h"
 
-#define WIRE_MAX   (2u << 20)      /* bytes one input may write */
+#define WIRE_MAX   (1u << 20)      /* bytes one input may write */
 #define DRAIN_MS   5000            /* the writer is gone: every byte is there */
 #define DEFAULT_MAX_MSG (16u << 20)
 

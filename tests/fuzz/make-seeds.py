@@ -90,7 +90,7 @@ seed('stream', 'rbuf-edges',
 seed('stream', 'large-blocking',
      s_head(SOCK | 0x50) + hello() + frame(300000, 3) + frame(5) + frame(200000, 4))
 seed('stream', 'large-evloop',
-     s_head(PIPE | EVLOOP | 0x40) + hello() + frame(1 << 20, 5) + rx(5) + frame(17))
+     s_head(PIPE | EVLOOP | 0x40) + hello() + frame(900000, 5) + rx(5) + frame(17))
 seed('stream', 'large-ipc-pipe-exact',
      s_head(IPCPIPE | EVLOOP | 0x60) + hello() + frame(700000, 6) + rx(4) + rx(6))
 seed('stream', 'large-file', s_head(FILE | 0x50) + hello() + frame(150000, 1) + frame(2))
