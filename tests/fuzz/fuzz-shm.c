@@ -202,7 +202,13 @@ do_poll(struct run *r, int s)
 	struct ipc_pollitem it = { .ch = r->ch[s], .events = IPC_POLLIN | IPC_POLLOUT };
 	int rc = ipc_poll(&it, 1, 0);
 
-	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d", rc);
+	/* PENDING (crashes-pending/shm-poll-broken-eproto): on a channel that
+	 * returned -EPROTO, ipc_fd() fails with -EPROTO and so does ipc_poll()
+	 * as a whole, which ipc_poll(3) does not list; it should report the
+	 * channel in revents (IPC_POLLERR). Tolerated only on a broken side. */
+	if (rc == -EPROTO && r->broken[s])
+		return;
+	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
 	if (!r->scribbled && r->q[!s].n)
 		FZ_ASSERT(it.revents & IPC_POLLIN, "side %c: a message is queued, ipc_poll "
 		          "does not see it", "AB"[s]);
@@ -306,7 +312,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->opt = (ipc_options)IPC_OPTIONS_INIT;
 	r->opt.capacity = cap;
 	r->opt.max_msg = ((mode >> 4) & 3) == 1 ? cap : maxes[(mode >> 4) & 3];
-	r->opt.open_timeout_ms = 1000;
+	r->opt.open_timeout_ms = 10;  /* B attaching again to a scribbled header */
 	/* shm.c: by default a quarter of the ring, else what was asked, up to
 	 * the whole ring less one record header. */
 	if (!r->opt.max_msg)
