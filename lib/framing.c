@@ -56,6 +56,16 @@ ipc__hello_check(const unsigned char in[IPC__HELLO_SIZE], uint32_t *peer_max)
 }
 
 int
+ipc__hello_prefix_ok(const unsigned char *h, size_t got)
+{
+	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
+
+	if (memcmp(h, ipc__hello_magic, n) != 0)
+		return 0;
+	return got <= 4 || h[4] == IPC__WIRE_VERSION;
+}
+
+int
 ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
 {
 	struct ipc__stream *s = &ch->st;
@@ -86,9 +96,9 @@ ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
 #define RWF_NOSIGNAL 0x00000100     /* Linux 6.18: EPIPE without SIGPIPE */
 #endif
 
-/* -1 not tried yet, 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused
- * it. Tests set IPC_TEST_SIGMASK_GUARD to run the older kernels' path here. */
-static atomic_int nosignal_works = -1;
+/* 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused it. Test-hook
+ * builds run the older kernels' path here while IPC_TEST_SIGMASK_GUARD is set. */
+static atomic_int nosignal_works = 1;
 
 /* writev() on a pipe or FIFO without ever raising SIGPIPE in the host. Where
  * the kernel has RWF_NOSIGNAL that is one system call; elsewhere block SIGPIPE
@@ -101,10 +111,8 @@ pipe_writev(int fd, const struct iovec *iov, int n)
 	ssize_t r;
 	int err;
 
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) < 0)
-		atomic_store_explicit(&nosignal_works, !getenv("IPC_TEST_SIGMASK_GUARD"),
-		                      memory_order_relaxed);
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed)) {
+	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) &&
+	    !ipc__test_getenv("IPC_TEST_SIGMASK_GUARD")) {
 		r = pwritev2(fd, iov, n, -1, RWF_NOSIGNAL);
 		if (r >= 0 || errno != EOPNOTSUPP)
 			return r;
@@ -427,22 +435,27 @@ proto_error(struct ipc__stream *s)
 	return s->recv_err = -EPROTO;
 }
 
-/* Make room for at least @p need bytes from rpos on. */
+/* Make room for at least @p need bytes from rpos on: move the unread bytes
+ * to the front first, then grow by doubling, so that a message that arrives
+ * piece by piece costs amortised linear time. */
 static int
 rbuf_reserve(struct ipc__stream *s, size_t need)
 {
-	if (s->rpos && s->rcap - s->rpos < need + (s->rcap >> 2)) {
+	if (s->rpos && s->rcap - s->rpos < need) {
 		memmove(s->rbuf, s->rbuf + s->rpos, s->rend - s->rpos);
 		s->rend -= s->rpos;
 		s->rpos = 0;
 	}
 	if (s->rcap - s->rpos < need) {
-		unsigned char *b = realloc(s->rbuf, s->rpos + need);
+		size_t cap = s->rcap * 2;
+		unsigned char *b;
 
-		if (!b)
+		if (cap < s->rpos + need)
+			cap = s->rpos + need;
+		if (!(b = realloc(s->rbuf, cap)))
 			return -ENOMEM;
 		s->rbuf = b;
-		s->rcap = s->rpos + need;
+		s->rcap = cap;
 	}
 	return 0;
 }
@@ -464,32 +477,75 @@ rbuf_settle(struct ipc__stream *s)
 	}
 }
 
-/* Fill the buffer until it holds @p want unread bytes (want <= what fits once
- * reserved). @return 0, 0-length EOF as IPC_EOF, or a negative code. */
+/* One read into the buffer, toward @p want unread bytes. The buffer grows
+ * with what arrives (doubling, never past @p want), not with what the peer
+ * claims, and each call reads only bytes not yet buffered.
+ * @return 0 after a read, IPC_EOF at end of file, or a negative code. */
+static int
+fill_some(ipc_channel *ch, size_t want, long long deadline)
+{
+	struct ipc__stream *s = &ch->st;
+	ssize_t r;
+
+	if (s->reof)
+		return IPC_EOF;
+	if (s->rpos && s->rcap - s->rpos < want) {
+		memmove(s->rbuf, s->rbuf + s->rpos, s->rend - s->rpos);
+		s->rend -= s->rpos;
+		s->rpos = 0;
+	}
+	if (s->rend == s->rcap) {
+		size_t cap = s->rcap * 2;
+		unsigned char *b;
+
+		if (cap > s->rpos + want)
+			cap = s->rpos + want;
+		if (!(b = realloc(s->rbuf, cap)))
+			return -ENOMEM;
+		s->rbuf = b;
+		s->rcap = cap;
+	}
+	r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+	if (r == 0 || r == -ECONNRESET) {
+		/* A reset is the peer's end too; the caller reports a frame it
+		 * cut off as -ECONNRESET, once. */
+		s->reof = 1;
+		return IPC_EOF;
+	}
+	if (r < 0)
+		return (int)r;
+	s->rend += (size_t)r;
+	return 0;
+}
+
+/* Fill the buffer until it holds @p want unread bytes.
+ * @return 0, IPC_EOF at end of file, or a negative code. */
 static int
 fill(ipc_channel *ch, size_t want, long long deadline)
 {
 	struct ipc__stream *s = &ch->st;
-	ssize_t r;
 	int rc;
 
-	if ((rc = rbuf_reserve(s, want)) < 0)
-		return rc;
-	while (s->rend - s->rpos < want) {
-		if (s->reof)
-			return IPC_EOF;
-		r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
-		if (r == 0 || r == -ECONNRESET) {
-			/* A reset is the peer's end too; the caller reports a
-			 * frame it cut off as -ECONNRESET, once. */
-			s->reof = 1;
-			return IPC_EOF;
-		}
-		if (r < 0)
-			return (int)r;
-		s->rend += (size_t)r;
-	}
+	while (s->rend - s->rpos < want)
+		if ((rc = fill_some(ch, want, deadline)) < 0)
+			return rc;
 	return 0;
+}
+
+/* Judge the record at rpos from whatever of it has arrived, even one byte: a
+ * peer that does not speak libipc (`printf 'hi' > fifo`) is refused at once,
+ * not after it has sent a whole header or closed. */
+static int
+record_start_ok(const struct ipc__stream *s)
+{
+	const unsigned char *p = s->rbuf + s->rpos;
+	size_t avail = s->rend - s->rpos;
+
+	if (!avail)
+		return 1;
+	if (p[0] & 0x80)
+		return ipc__hello_prefix_ok(p, avail);
+	return s->hello_in;     /* a frame before any hello is not ours */
 }
 
 /* Wait for the next frame header, consuming hellos on the way.
@@ -499,27 +555,25 @@ next_header(ipc_channel *ch, long long deadline)
 {
 	struct ipc__stream *s = &ch->st;
 	unsigned char *p;
+	size_t avail, need;
 	uint32_t len;
 	int rc;
 
 	for (;;) {
-		size_t avail = s->rend - s->rpos, need = IPC__FRAME_HDR;
-
+		if (!record_start_ok(s))
+			return proto_error(s);
+		avail = s->rend - s->rpos;
 		p = s->rbuf + s->rpos;
-		if (avail && (p[0] & 0x80)) {
-			/* A hello: first on every stream, and again whenever another
-			 * writer joins a FIFO. Anything else with the top bit is bad. */
-			if (p[0] != ipc__hello_magic[0])
-				return proto_error(s);
-			need = IPC__HELLO_SIZE;
-		}
+		/* A hello: first on every stream, and again whenever another
+		 * writer joins a FIFO. */
+		need = avail && (p[0] & 0x80) ? IPC__HELLO_SIZE : IPC__FRAME_HDR;
 		if (avail < need) {
-			rc = fill(ch, need, deadline);
+			rc = fill_some(ch, need, deadline);
 			if (rc == IPC_EOF)
 				return s->rend == s->rpos ? IPC_EOF : cut_off(s);
 			if (rc < 0)
 				return rc;
-			continue;
+			continue;       /* judge the new bytes first */
 		}
 		if (need == IPC__HELLO_SIZE) {
 			if (ipc__hello_check(p, &s->peer_max) < 0)
@@ -528,8 +582,6 @@ next_header(ipc_channel *ch, long long deadline)
 			s->rpos += IPC__HELLO_SIZE;
 			continue;
 		}
-		if (!s->hello_in)
-			return proto_error(s);
 		len = get_be32(p);
 		if (len > s->max_msg)
 			return proto_error(s);   /* checked before anything is allocated */
@@ -592,13 +644,17 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 		return -EMSGSIZE;       /* stays queued */
 	total = IPC__FRAME_HDR + (size_t)len;
 	have = s->rend - s->rpos;
-	if (have < total && total <= s->rcap) {
-		/* Small enough for the buffer: read ahead, maybe more frames too. */
+	/* A message that fits the read-ahead buffer, one that has already
+	 * been parked there, and every message received event-loop style
+	 * (timeout 0 until -EAGAIN) collect in the buffer: each call reads
+	 * only new bytes, and the message is copied out once, whole. */
+	if (have < total &&
+	    (total <= s->rcap || deadline == 0 || have > IPC__RBUF_SIZE)) {
 		rc = fill(ch, total, deadline);
 		if (rc == IPC_EOF)
 			return cut_off(s);
 		if (rc < 0)
-			return rc;
+			return rc;      /* what arrived stays buffered */
 		have = s->rend - s->rpos;
 	}
 	if (have >= total) {
@@ -607,8 +663,9 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 		rbuf_settle(s);
 		return len;
 	}
-	/* Large message: read the rest straight into the caller's buffer. If we
-	 * must stop half-way, park what we have back in the read-ahead buffer. */
+	/* A large message with a blocking budget: read the rest straight into
+	 * the caller's buffer. If we must stop half-way, park what we have in
+	 * the read-ahead buffer (once: later calls go on from there). */
 	have -= IPC__FRAME_HDR;
 	memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, have);
 	while (have < (size_t)len) {

@@ -69,6 +69,8 @@ struct ipc_channel {
 	atomic_int  shut;
 	int         close_err;      /* set by a driver's close: what ipc_close() returns */
 	struct ipc__stream st;      /* used by stream drivers only */
+	void       *ralloc;         /* ipc_recv_alloc's buffer for a message on its way */
+	size_t      ralloc_len;
 	void       *priv;           /* drv->priv_size bytes, right after this struct */
 };
 
@@ -116,9 +118,22 @@ void    ipc__stream_close(ipc_channel *ch);  /* finishes a committed tail, close
 /* The 12-byte hello each framed sender writes first; check returns -EPROTO. */
 void    ipc__hello_fill(unsigned char out[IPC__HELLO_SIZE], uint32_t max_msg);
 int     ipc__hello_check(const unsigned char in[IPC__HELLO_SIZE], uint32_t *peer_max);
+/* Non-zero while the @p got bytes seen so far can still begin a hello. */
+int     ipc__hello_prefix_ok(const unsigned char *h, size_t got);
 
-/* Test-only crash points: non-zero when the environment variable IPC_CRASH_AT
- * names @p step; the caller then _exit()s inside the window under test. */
+/* Test hooks, only in builds configured with -Dtest_hooks=true (meson defines
+ * IPC_TEST_HOOKS). Elsewhere they are constants, so the branches they guard
+ * compile away and a release library reads no test environment variables.
+ * ipc__crash_at: non-zero when IPC_CRASH_AT names @p step (wait.c); the caller
+ * then _exit()s inside the window under test.
+ * ipc__test_getenv: getenv() for a test-only variable, NULL without hooks. */
+#ifdef IPC_TEST_HOOKS
+#include <stdlib.h>
 int ipc__crash_at(const char *step);
+#define ipc__test_getenv(name) getenv(name)
+#else
+#define ipc__crash_at(step) 0
+#define ipc__test_getenv(name) ((char *)0)
+#endif
 
 #endif

@@ -122,17 +122,6 @@ ipc__sock_listener_fd(const ipc_listener *l)
 
 /* ------------------------------------------------------------ handshake */
 
-/* Bytes seen so far must be a prefix of a hello: refuse garbage at once. */
-static int
-hello_prefix_ok(const unsigned char *h, size_t got)
-{
-	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
-
-	if (memcmp(h, ipc__hello_magic, n) != 0)
-		return 0;
-	return got <= 4 || h[4] == IPC__WIRE_VERSION;
-}
-
 static int
 attach(ipc_channel *ch, int fd, uint32_t peer_max)
 {
@@ -191,7 +180,7 @@ recv_hello(ipc_channel *ch, int fd, long long deadline, uint32_t *peer_max)
 		r = recv(fd, h + got, sizeof(h) - got, MSG_DONTWAIT);
 		if (r > 0) {
 			got += (size_t)r;
-			if (!hello_prefix_ok(h, got))
+			if (!ipc__hello_prefix_ok(h, got))
 				return -EPROTO;
 			continue;
 		}
@@ -308,7 +297,7 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
 		if (r > 0) {
 			p->got += (uint8_t)r;
-			if (!hello_prefix_ok(p->hello, p->got))
+			if (!ipc__hello_prefix_ok(p->hello, p->got))
 				break;
 			continue;
 		}
