@@ -51,8 +51,8 @@ struct model {
 	struct msg *m;
 	size_t      n, cap;
 	int         end;        /* IPC_EOF, -ECONNRESET or -EPROTO */
-	int         either;     /* the last record is bad AND cut off: -EPROTO or
-	                           -ECONNRESET are both right (see model_run) */
+	size_t      proto_at;   /* -EPROTO: the stream is bad once this many
+	                           bytes are there, writer or not */
 	long long   cut_len;    /* a complete header whose body was cut off, else -1 */
 };
 
@@ -92,25 +92,29 @@ be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Are the first @p n (< 12) bytes of a hello already wrong? */
-static int
-hello_prefix_bad(const unsigned char *h, size_t n)
+/* How many bytes of a hello it takes to see it is bad (0: it is good).
+ * The magic and the version are judged byte by byte as they arrive; the
+ * flags, reserved bytes and max_msg once all 12 are there. */
+static size_t
+hello_bad_at(const unsigned char *h, size_t n)
 {
-	static const unsigned char good[8] = { 0x89, 'I', 'P', 'C', 1, 0, 0, 0 };
-	size_t k = n < 8 ? n : 8;
+	static const unsigned char good[5] = { 0x89, 'I', 'P', 'C', 1 };
+	size_t i;
 
-	return memcmp(h, good, k) != 0 || (n > 8 && (h[8] & 0x80));
+	for (i = 0; i < 5 && i < n; i++)
+		if (h[i] != good[i])
+			return i + 1;
+	if (n < 12)
+		return 0;
+	return h[5] || h[6] || h[7] || (h[8] & 0x80) ? 12 : 0;
 }
 
-/* The reader pseudo-code of doc/wire-format.md. A bad record that the end of
- * the stream also cuts short may be reported either way: the document
- * classifies a record by its first byte, while e6e8382 waits for 4 bytes
- * (issue 8 item 6: 1-3 bytes that are no hello, then EOF, give -ECONNRESET),
- * and a fix may refuse a bad hello prefix before its 12th byte. */
+/* The reader pseudo-code of doc/wire-format.md: every record judged from
+ * its first byte, a hello's magic and version as they arrive. */
 static void
 model_run(struct model *md, const unsigned char *w, size_t n, size_t max_msg)
 {
-	size_t pos = 0;
+	size_t pos = 0, bad;
 	int hello = 0;
 
 	md->cut_len = -1;
@@ -123,18 +127,13 @@ model_run(struct model *md, const unsigned char *w, size_t n, size_t max_msg)
 			return;
 		}
 		if (w[pos] & 0x80) {
-			if (w[pos] != 0x89) {
+			if ((bad = hello_bad_at(w + pos, left < 12 ? left : 12))) {
 				md->end = -EPROTO;
-				md->either = left < 4;
+				md->proto_at = pos + bad;
 				return;
 			}
 			if (left < 12) {
 				md->end = -ECONNRESET;
-				md->either = hello_prefix_bad(w + pos, left);
-				return;
-			}
-			if (hello_prefix_bad(w + pos, 12)) {
-				md->end = -EPROTO;
 				return;
 			}
 			hello = 1;
@@ -143,7 +142,7 @@ model_run(struct model *md, const unsigned char *w, size_t n, size_t max_msg)
 		}
 		if (!hello) {
 			md->end = -EPROTO;
-			md->either = left < 4;
+			md->proto_at = pos + 1;
 			return;
 		}
 		if (left < 4) {
@@ -153,6 +152,7 @@ model_run(struct model *md, const unsigned char *w, size_t n, size_t max_msg)
 		len = be32(w + pos);
 		if (len > max_msg) {
 			md->end = -EPROTO;
+			md->proto_at = pos + 4;
 			return;
 		}
 		if (left - 4 < len) {
@@ -163,14 +163,6 @@ model_run(struct model *md, const unsigned char *w, size_t n, size_t max_msg)
 		model_add(md, pos + 4, len);
 		pos += 4 + (size_t)len;
 	}
-}
-
-static int
-model_end_ok(const struct model *md, ssize_t rc)
-{
-	if (rc == md->end)
-		return 1;
-	return md->either && (rc == -EPROTO || rc == -ECONNRESET);
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -192,6 +184,11 @@ check_negative(struct run *r, ssize_t rc, const char *call, int timeout)
 {
 	if (rc == -EAGAIN) {
 		FZ_ASSERT(timeout == 0, "%s: -EAGAIN with timeout %d", call, timeout);
+		/* A bad record is refused as soon as its bytes are there. */
+		FZ_ASSERT(r->raw || r->ended || r->md.end != -EPROTO || r->next < r->md.n ||
+		          r->wpos < r->md.proto_at, "%s: -EAGAIN, but the %zu bytes written "
+		          "already make the stream bad (-EPROTO at %zu)", call, r->wpos,
+		          r->md.proto_at);
 		return;
 	}
 	FZ_ASSERT(rc != -ETIMEDOUT, "%s: timed out after %d ms with %s", call, timeout,
@@ -210,7 +207,7 @@ check_negative(struct run *r, ssize_t rc, const char *call, int timeout)
 		          r->next, r->md.n);
 		FZ_ASSERT(r->closed || rc == -EPROTO, "%s: %zd while the writer is still there",
 		          call, rc);
-		FZ_ASSERT(model_end_ok(&r->md, rc), "%s: end %zd, the wire format says %d",
+		FZ_ASSERT(rc == r->md.end, "%s: end %zd, the wire format says %d",
 		          call, rc, r->md.end);
 	}
 	r->ended = 1;
