@@ -2043,11 +2043,8 @@ main(int argc, char **argv)
 	self_exe[n] = 0;
 	if (access("/dev/shm", W_OK) < 0)
 		test_skip("/dev/shm is not writable");
-#ifndef IPC_TEST_HOOKS
 	if (hooks)
-		test_skip("crash points, the pause hook and long shm waits need the library's "
-		          "test hooks (configure with -Dtest_hooks=true)");
-#endif
+		test_need_hooks("crash points and long shm waits");
 	runner = getpid();
 	atexit(shm_sweep_at_exit);
 	return test_run(shm_suite(hooks));
