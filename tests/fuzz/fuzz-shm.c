@@ -313,10 +313,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->opt.capacity = cap;
 	r->opt.max_msg = ((mode >> 4) & 3) == 1 ? cap : maxes[(mode >> 4) & 3];
 	r->opt.open_timeout_ms = 10;  /* B attaching again to a scribbled header */
-	/* shm.c: by default a quarter of the ring, else what was asked, up to
-	 * the whole ring less one record header. */
+	/* ipc-shm(7): by default half the ring, else what was asked, up to
+	 * the whole ring less one record header; both sides ask the same, so
+	 * the peer's published limit is ours too. */
 	if (!r->opt.max_msg)
-		r->max_msg = cap / 4;
+		r->max_msg = cap / 2;
 	else
 		r->max_msg = r->opt.max_msg < cap - 8 ? r->opt.max_msg : cap - 8;
 
