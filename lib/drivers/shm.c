@@ -1251,9 +1251,8 @@ shm_ring_bells(struct shm_priv *p, int r)
 }
 
 static int
-shm_fd(const ipc_channel *cch)
+shm_fd(ipc_channel *ch)
 {
-	ipc_channel *ch = (ipc_channel *)cch;
 	struct shm_priv *p = ch->priv;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_un sa;
@@ -1645,6 +1644,7 @@ shm_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_shm = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "shm",
 	.priv_size = sizeof(struct shm_priv),
 	.open      = shm_open_ch,
