@@ -20,7 +20,11 @@
 
 #include <openssl/err.h>
 
-#include "tls/tls.h"
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "tls/stream.h"
 
 static char certs[256];
 
@@ -588,6 +592,464 @@ START_TEST(peer_cert)
 }
 END_TEST
 
+/* --------------------------------------------------------------- stream */
+
+/* A channel to wait with (its shutdown flag and wake descriptor). */
+static ipc_channel *waiter, *waiter_other;
+
+static void
+waiter_new(void)
+{
+	ipc_channel *e[2];
+
+	ck_assert_int_eq(ipc_pipe(e, 0), 0);
+	waiter = e[0];
+	waiter_other = e[1];
+}
+
+static void
+waiter_free(void)
+{
+	ipc_close(waiter);
+	ipc_close(waiter_other);
+}
+
+/* Two streams over a socketpair, handshakes stepped in turn to the end. */
+static void
+stream_pair(SSL_CTX *cctx, SSL_CTX *sctx, struct ipc__tls_stream **c,
+            struct ipc__tls_stream **s, int raw)
+{
+	int fds[2], rc, rs = -EAGAIN, rcl = -EAGAIN, i;
+	short ev;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	                            fds), 0);
+	ck_assert_int_eq(ipc__tls_stream_new(c, cctx, fds[0], "localhost", 0, raw), 0);
+	ck_assert_int_eq(ipc__tls_stream_new(s, sctx, fds[1], NULL, 1, raw), 0);
+	for (i = 0; i < 64 && (rcl == -EAGAIN || rs == -EAGAIN); i++) {
+		if (rcl == -EAGAIN)
+			rcl = ipc__tls_stream_handshake(*c, &ev);
+		if (rs == -EAGAIN)
+			rs = ipc__tls_stream_handshake(*s, &ev);
+	}
+	rc = rcl ? rcl : rs;
+	ck_assert_msg(rc == 0, "handshake: %s", ipc_strerror(rc));
+	ck_assert_uint_eq(ERR_peek_error(), 0);
+}
+
+/* What the framing does with a stream: write everything, waiting for room,
+ * presenting the uncounted rest first each time. */
+static int
+stream_write_all(struct ipc__tls_stream *s, const void *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t r;
+	int rc;
+
+	while (off < len) {
+		struct iovec iov = { (char *)buf + off, len - off };
+
+		r = ipc__tls_stream_writev(s, &iov, 1);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r != -EAGAIN)
+			return (int)r;
+		if ((rc = ipc__tls_stream_wait(s, waiter, POLLOUT, ipc_deadline(10000))) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static ssize_t
+stream_read_all(struct ipc__tls_stream *s, void *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t r;
+	int rc;
+
+	while (off < len) {
+		struct iovec iov = { (char *)buf + off, len - off };
+
+		r = ipc__tls_stream_readv(s, &iov, 1);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (r != -EAGAIN)
+			return r;
+		if ((rc = ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(10000))) < 0)
+			return rc;
+	}
+	return (ssize_t)off;
+}
+
+struct xfer {
+	struct ipc__tls_stream *s;
+	unsigned char *buf;
+	size_t len;
+	ssize_t rc;
+};
+
+static void *
+reader_main(void *p)
+{
+	struct xfer *x = p;
+
+	x->rc = stream_read_all(x->s, x->buf, x->len);
+	return NULL;
+}
+
+static void *
+writer_main(void *p)
+{
+	struct xfer *x = p;
+
+	x->rc = stream_write_all(x->s, x->buf, x->len);
+	return NULL;
+}
+
+static void
+fill(unsigned char *b, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 9)) & 0xff);
+}
+
+START_TEST(stream_bulk)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	size_t len = 4u << 20;
+	unsigned char *src = malloc(len), *dst = malloc(len);
+	struct xfer x;
+	pthread_t t;
+
+	waiter_new();
+	fill(src, len, 1);
+	stream_pair(cc, sc, &c, &s, 0);
+	/* Far more than a socket holds: every held-back byte and every
+	 * half-sent record is exercised, and one wrong byte shows. */
+	x = (struct xfer){ s, dst, len, -1 };
+	ck_assert_int_eq(pthread_create(&t, NULL, reader_main, &x), 0);
+	ck_assert_int_eq(stream_write_all(c, src, len), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(x.rc, (ssize_t)len);
+	ck_assert(memcmp(src, dst, len) == 0);
+	ck_assert_int_eq(ipc__tls_stream_close(c, 1000), 0);
+	/* The owner's close sent close_notify (in TLS 1.3 an encrypted record,
+	 * type 23), then end of file: read the socket itself to see it. */
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(5000)), 0);
+	ck_assert_int_eq(recv(ipc__tls_stream_fd(s), dst, 64, 0), 24);
+	ck_assert_int_eq(dst[0], 23);
+	ck_assert_int_eq(recv(ipc__tls_stream_fd(s), dst, 64, 0), 0);
+	ck_assert_int_eq(ipc__tls_stream_close(s, 1000), 0);
+	free(src);
+	free(dst);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+/* Messages offered on a full socket are all or nothing: what the receiver
+ * gets is exactly the messages whose first write counted, each whole. */
+START_TEST(stream_all_or_nothing)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	enum { MSG = 3000, TRIES = 400 };
+	unsigned char *sent = malloc((size_t)MSG * TRIES), *got = malloc((size_t)MSG * TRIES + 1);
+	unsigned char m[MSG];
+	size_t nsent = 0, tail = 0;
+	unsigned k, refused = 0;
+	struct xfer x;
+	pthread_t t;
+	ssize_t r;
+
+	waiter_new();
+	stream_pair(cc, sc, &c, &s, 0);
+	for (k = 0; k < TRIES; k++) {
+		struct iovec iov;
+
+		fill(m, sizeof(m), k + 2);
+		/* A committed tail first, as the framing keeps it. */
+		while (tail) {
+			iov = (struct iovec){ sent + nsent - tail, tail };
+			r = ipc__tls_stream_writev(c, &iov, 1);
+			if (r == -EAGAIN)
+				break;
+			ck_assert_int_gt(r, 0);
+			tail -= (size_t)r;
+		}
+		if (tail) {
+			refused++;
+			continue;       /* the socket is full: nothing new may go */
+		}
+		iov = (struct iovec){ m, sizeof(m) };
+		r = ipc__tls_stream_writev(c, &iov, 1);
+		if (r == -EAGAIN) {
+			refused++;
+			continue;       /* nothing of it was written */
+		}
+		ck_assert_int_gt(r, 0);
+		memcpy(sent + nsent, m, sizeof(m));
+		nsent += sizeof(m);
+		tail = sizeof(m) - (size_t)r;
+	}
+	ck_assert_uint_gt(refused, 0);      /* 1.2 MB offered: the socket filled */
+	x = (struct xfer){ s, got, nsent + 1, -1 };
+	ck_assert_int_eq(pthread_create(&t, NULL, reader_main, &x), 0);
+	if (tail)
+		ck_assert_int_eq(stream_write_all(c, sent + nsent - tail, tail), 0);
+	ck_assert_int_eq(ipc__tls_stream_close(c, 5000), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(x.rc, (ssize_t)nsent);
+	ck_assert(memcmp(sent, got, nsent) == 0);
+	ck_assert_int_eq(ipc__tls_stream_close(s, 1000), 0);
+	free(sent);
+	free(got);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+START_TEST(stream_pending_edge)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	unsigned char src[300], dst[300];
+	struct iovec iov[2];
+	struct pollfd p;
+
+	waiter_new();
+	stream_pair(cc, sc, &c, &s, 0);
+	fill(src, sizeof(src), 9);
+	/* A small head and a body go out as one record. */
+	iov[0] = (struct iovec){ src, 4 };
+	iov[1] = (struct iovec){ src + 4, sizeof(src) - 4 };
+	ck_assert_int_eq(ipc__tls_stream_writev(c, iov, 2), (ssize_t)sizeof(src));
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(5000)), 0);
+	iov[0] = (struct iovec){ dst, 100 };
+	ck_assert_int_eq(ipc__tls_stream_readv(s, iov, 1), 100);
+	/* The rest sits inside OpenSSL: the socket no longer says readable,
+	 * the stream says pending, and a wait answers at once. */
+	p = (struct pollfd){ .fd = ipc__tls_stream_fd(s), .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+	ck_assert_uint_gt(ipc__tls_stream_pending(s), 0);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, 0), 0);
+	iov[0] = (struct iovec){ dst + 100, 50 };
+	iov[1] = (struct iovec){ dst + 150, 150 };
+	ck_assert_int_eq(ipc__tls_stream_readv(s, iov, 2), 200);
+	ck_assert(memcmp(src, dst, sizeof(src)) == 0);
+	ck_assert_uint_eq(ipc__tls_stream_pending(s), 0);
+	iov[0] = (struct iovec){ dst, 1 };
+	ck_assert_int_eq(ipc__tls_stream_readv(s, iov, 1), -EAGAIN);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, 0), -EAGAIN);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(30)), -ETIMEDOUT);
+	ipc_shutdown(waiter);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, -1), IPC_EOF);
+	ipc__tls_stream_close(c, 1000);
+	ipc__tls_stream_close(s, 1000);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+START_TEST(stream_garbage_sticky)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	unsigned char buf[64];
+	struct iovec iov = { buf, sizeof(buf) };
+
+	waiter_new();
+	stream_pair(cc, sc, &c, &s, 0);
+	/* Bytes straight on the socket, under TLS: a forged record. */
+	ck_assert_int_eq(write(ipc__tls_stream_fd(c), "\x17\x03\x03\x00\x05hello", 10), 10);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(5000)), 0);
+	ck_assert_int_eq(ipc__tls_stream_readv(s, &iov, 1), -EPROTO);
+	ck_assert_int_eq(ipc__tls_stream_readv(s, &iov, 1), -EPROTO);
+	ck_assert_uint_eq(ERR_peek_error(), 0);
+	ipc__tls_stream_close(c, 1000);
+	ipc__tls_stream_close(s, 1000);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+START_TEST(stream_no_sigpipe)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	static unsigned char buf[1 << 16];
+	struct iovec iov = { buf, sizeof(buf) };
+	ssize_t r = 0;
+	int i;
+
+	/* SIGPIPE's default action: raising it would kill this test. */
+	signal(SIGPIPE, SIG_DFL);
+	waiter_new();
+	stream_pair(cc, sc, &c, &s, 0);
+	ipc__tls_stream_close(s, 0);
+	for (i = 0; i < 100 && (r = ipc__tls_stream_writev(c, &iov, 1)) > 0; i++)
+		;
+	ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "%s", ipc_strerror((int)r));
+	ck_assert_int_eq(ipc__tls_stream_writev(c, &iov, 1), r);     /* sticky */
+	ipc__tls_stream_close(c, 1000);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+static int
+child_closes(void *p)
+{
+	/* A copy in a forked child: closing it must not end the parent's. */
+	return ipc__tls_stream_close(p, 1000) == 0 ? 0 : 1;
+}
+
+START_TEST(stream_fork_ownership)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	unsigned char buf[16];
+	struct iovec iov = { buf, sizeof(buf) };
+
+	waiter_new();
+	stream_pair(cc, sc, &c, &s, 0);
+	fflush(NULL);
+	ck_assert_int_eq(test_wait(test_fork(child_closes, c), 10000), 0);
+	/* The child sent no close_notify: the parent's stream works on. */
+	ck_assert_int_eq(stream_write_all(c, "after fork", 10), 0);
+	ck_assert_int_eq(stream_read_all(s, buf, 10), 10);
+	ck_assert(memcmp(buf, "after fork", 10) == 0);
+	/* And since a fork happened after it was made, a copy may live on:
+	 * the owner's close sends no close_notify either, only end of file. */
+	ck_assert_int_eq(ipc__tls_stream_close(c, 1000), 0);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, POLLIN, ipc_deadline(5000)), 0);
+	ck_assert_int_eq(recv(ipc__tls_stream_fd(s), buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(ipc__tls_stream_readv(s, &iov, 1), 0);
+	ipc__tls_stream_close(s, 1000);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+/* One thread sends while another receives on the same stream. */
+START_TEST(stream_duplex_threads)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	size_t len = 1u << 20;
+	unsigned char *a = malloc(len), *b = malloc(len), *ra = malloc(len), *rb = malloc(len);
+	struct xfer w, r, w2, r2;
+	pthread_t t[4];
+	int i;
+
+	waiter_new();
+	fill(a, len, 3);
+	fill(b, len, 4);
+	stream_pair(cc, sc, &c, &s, 0);
+	w = (struct xfer){ c, a, len, -1 };
+	r = (struct xfer){ c, rb, len, -1 };
+	w2 = (struct xfer){ s, b, len, -1 };
+	r2 = (struct xfer){ s, ra, len, -1 };
+	pthread_create(&t[0], NULL, writer_main, &w);
+	pthread_create(&t[1], NULL, reader_main, &r);
+	pthread_create(&t[2], NULL, writer_main, &w2);
+	pthread_create(&t[3], NULL, reader_main, &r2);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_int_eq(w2.rc, 0);
+	ck_assert_int_eq(r.rc, (ssize_t)len);
+	ck_assert_int_eq(r2.rc, (ssize_t)len);
+	ck_assert(memcmp(a, ra, len) == 0);
+	ck_assert(memcmp(b, rb, len) == 0);
+	ipc__tls_stream_close(c, 1000);
+	ipc__tls_stream_close(s, 1000);
+	free(a); free(b); free(ra); free(rb);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+START_TEST(stream_handshake_deadline)
+{
+	SSL_CTX *sc = server_ctx(0);
+	struct ipc__tls_stream *s;
+	int fds[2];
+	short ev;
+
+	waiter_new();
+	/* A client that connects and never speaks. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	                            fds), 0);
+	ck_assert_int_eq(ipc__tls_stream_new(&s, sc, fds[1], NULL, 1, 0), 0);
+	ck_assert_int_eq(ipc__tls_stream_handshake(s, &ev), -EAGAIN);
+	ck_assert_int_eq(ev, POLLIN);
+	ck_assert_int_eq(ipc__tls_stream_wait(s, waiter, ev, ipc_deadline(50)), -ETIMEDOUT);
+	ck_assert_ptr_null(ipc__tls_stream_ssl(s));
+	ck_assert_int_eq(ipc__tls_stream_close(s, 1000), 0);
+	close(fds[0]);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
+START_TEST(stream_raw_no_holdback)
+{
+	SSL_CTX *cc = client_ctx(NULL, 0), *sc = server_ctx(0);
+	struct ipc__tls_stream *c, *s;
+	size_t len = 4u << 20, off = 0;
+	unsigned char *src = malloc(len), *dst = malloc(len);
+	struct xfer x;
+	pthread_t t;
+	ssize_t r;
+
+	/* Raw: a count is final; the caller may present anything next. */
+	waiter_new();
+	fill(src, len, 5);
+	stream_pair(cc, sc, &c, &s, 1);
+	x = (struct xfer){ s, dst, len, -1 };
+	ck_assert_int_eq(pthread_create(&t, NULL, reader_main, &x), 0);
+	while (off < len) {
+		struct iovec iov = { src + off, len - off < 1000 ? len - off : 1000 };
+
+		r = ipc__tls_stream_writev(c, &iov, 1);
+		if (r == -EAGAIN) {
+			ck_assert_int_eq(ipc__tls_stream_wait(c, waiter, POLLOUT,
+			                                      ipc_deadline(10000)), 0);
+			continue;
+		}
+		ck_assert_int_eq(r, (ssize_t)iov.iov_len);
+		off += (size_t)r;
+	}
+	ck_assert_int_eq(ipc__tls_stream_close(c, 5000), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(x.rc, (ssize_t)len);
+	ck_assert(memcmp(src, dst, len) == 0);
+	ipc__tls_stream_close(s, 1000);
+	free(src);
+	free(dst);
+	SSL_CTX_free(cc);
+	SSL_CTX_free(sc);
+	waiter_free();
+}
+END_TEST
+
 static Suite *
 tls_suite(void)
 {
@@ -609,6 +1071,19 @@ tls_suite(void)
 	tcase_add_test(t, shake_plaintext);
 	tcase_add_test(t, shake_stalled);
 	tcase_add_test(t, peer_cert);
+	suite_add_tcase(s, t);
+	t = tcase_create("stream");
+	tcase_add_checked_fixture(t, test_fixture_setup, test_fixture_teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, stream_bulk);
+	tcase_add_test(t, stream_all_or_nothing);
+	tcase_add_test(t, stream_pending_edge);
+	tcase_add_test(t, stream_garbage_sticky);
+	tcase_add_test(t, stream_no_sigpipe);
+	tcase_add_test(t, stream_fork_ownership);
+	tcase_add_test(t, stream_duplex_threads);
+	tcase_add_test(t, stream_handshake_deadline);
+	tcase_add_test(t, stream_raw_no_holdback);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -201,6 +201,11 @@ tls_ctx_setup(SSL_CTX *ctx, const struct ipc_tls *conf, int server)
 	 * moved buffer (the framing's committed tail); no hidden retry loops. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+	/* Read whole socket buffers' worth, not a record header and then its
+	 * body: two recv() per record otherwise. What is read ahead is counted
+	 * as pending (SSL_has_pending), so edge-style ipc_fd still holds. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 64u << 10);
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
 
 	if (server && !conf->cert_file)
