@@ -242,6 +242,13 @@ START_TEST(fifo_plain_shell_writer)
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 2000), -EPROTO);
 	ipc_close(rx);
+
+	/* Shorter than a frame header: still -EPROTO, not a cut-off frame. */
+	snprintf(cmd, sizeof(cmd), "printf 'hi\\n' > %s", test_path("sh"));
+	ck_assert_int_eq(ipc_open(&rx, fifo_uri("sh"), IPC_RECV | IPC_CREATE, NULL), 0);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 2000), -EPROTO);
+	ipc_close(rx);
 }
 END_TEST
 
