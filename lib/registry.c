@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "ipc-private.h"
+#if IPC_HAVE_TLS
+#include "tls/driver.h"
+#endif
 
 #define IPC__MAX_DRIVERS 32
 
@@ -15,6 +18,9 @@ static const struct ipc_driver *builtin[] = {
 	&ipc__drv_tcp,
 	&ipc__drv_unix,
 	&ipc__drv_shm,
+#if IPC_HAVE_TLS
+	&ipc__drv_tls,
+#endif
 };
 
 static const struct ipc_driver *user[IPC__MAX_DRIVERS];

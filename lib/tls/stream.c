@@ -51,6 +51,10 @@ struct ipc__tls_stream {
 	uint8_t          reof;           /* recv() said end of file */
 	uint8_t          closed_read;    /* readv() has returned end of stream */
 	uint8_t          raw;            /* IPC_RAW: no caller comes back with held bytes */
+	uint8_t          partial;        /* what OpenSSL holds unread is part of a record */
+	uint8_t          hdr[5];         /* the record header being received */
+	uint8_t          hdr_got;
+	size_t           body_left;      /* bytes of the current record's body to come */
 	int              rerr, werr;     /* sticky failures of each direction */
 	size_t           held;           /* encrypted, sent, not yet counted (0 or 1) */
 	unsigned char   *out;            /* ciphertext not yet in the kernel */
@@ -83,6 +87,38 @@ tls_fork_watch(void)
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
+/* Follow the record layer as bytes arrive, and judge each record by its
+ * first bytes: a content type TLS has (20..23), major version 3, a length
+ * TLS allows. A peer that does not speak TLS (a libipc hello, a text line,
+ * four bytes of garbage) is -EPROTO at once, not a wait for a header that
+ * never completes. */
+static int
+tls_records_ok(struct ipc__tls_stream *s, const unsigned char *p, size_t n)
+{
+	size_t off = 0, k;
+
+	while (off < n) {
+		if (s->body_left) {
+			k = n - off < s->body_left ? n - off : s->body_left;
+			s->body_left -= k;
+			off += k;
+			continue;
+		}
+		s->hdr[s->hdr_got++] = p[off++];
+		if (s->hdr_got == 1 && (s->hdr[0] < 20 || s->hdr[0] > 23))
+			return 0;
+		if (s->hdr_got == 2 && s->hdr[1] != 3)
+			return 0;
+		if (s->hdr_got == 5) {
+			s->body_left = (size_t)s->hdr[3] << 8 | s->hdr[4];
+			s->hdr_got = 0;
+			if (s->body_left > TLS_RECORD + 2048)   /* RFC 8446 5.2 */
+				return 0;
+		}
+	}
+	return 1;
+}
+
 static int
 tls_bio_read(BIO *b, char *buf, size_t len, size_t *got)
 {
@@ -95,6 +131,11 @@ tls_bio_read(BIO *b, char *buf, size_t len, size_t *got)
 		r = recv(s->fd, buf, len, MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
 	if (r > 0) {
+		if (!tls_records_ok(s, (const unsigned char *)buf, (size_t)r)) {
+			s->sock_err = EPROTO;
+			return 0;
+		}
+		s->partial = 0;
 		*got = (size_t)r;
 		return 1;
 	}
@@ -323,6 +364,10 @@ ipc__tls_stream_readv(struct ipc__tls_stream *s, const struct iovec *iov, int n)
 			continue;
 		}
 		rc = tls_fail(s, r, &ev);
+		/* What OpenSSL still holds is an incomplete record: it waits for
+		 * the socket like everything else. */
+		if (rc == -EAGAIN)
+			s->partial = 1;
 		if (rc == IPC_EOF) {
 			rc = 0;
 			if (!total)
@@ -447,6 +492,14 @@ out:
 	return count ? (ssize_t)count : rc;
 }
 
+/* A read would return data without the socket: decrypted bytes, or a
+ * record read ahead whole and not yet decrypted. */
+static int
+tls_readable(struct ipc__tls_stream *s)
+{
+	return SSL_pending(s->ssl) > 0 || (SSL_has_pending(s->ssl) && !s->partial);
+}
+
 int
 ipc__tls_stream_wait(struct ipc__tls_stream *s, ipc_channel *ch, short events,
                      long long deadline)
@@ -454,7 +507,7 @@ ipc__tls_stream_wait(struct ipc__tls_stream *s, ipc_channel *ch, short events,
 	int more, rc;
 
 	pthread_mutex_lock(&s->lock);
-	if ((events & POLLIN) && SSL_has_pending(s->ssl)) {
+	if ((events & POLLIN) && tls_readable(s)) {
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
@@ -489,12 +542,14 @@ ipc__tls_stream_fd(const struct ipc__tls_stream *s)
 }
 
 size_t
-ipc__tls_stream_pending(struct ipc__tls_stream *s)
+ipc__tls_stream_pending(const struct ipc__tls_stream *cs)
 {
+	/* The lock is state, not a promise: take it through a non-const alias. */
+	struct ipc__tls_stream *s = (struct ipc__tls_stream *)cs;
 	size_t n;
 
 	pthread_mutex_lock(&s->lock);
-	n = SSL_has_pending(s->ssl) ? (size_t)SSL_pending(s->ssl) + 1 : 0;
+	n = tls_readable(s) ? (size_t)SSL_pending(s->ssl) + 1 : 0;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
@@ -546,8 +601,12 @@ ipc__tls_stream_close(struct ipc__tls_stream *s, int linger_ms)
 	if (!s)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	/* Committed ciphertext gets the linger to go out. */
-	while (!s->werr && s->out_len && (f = tls_push(s)) == -EAGAIN) {
+	/* Committed ciphertext gets the linger to go out, in the process that
+	 * made the stream only: a forked copy says nothing on the wire (what a
+	 * framed sender committed comes back through its tail, pushed by
+	 * writev before this). */
+	while (s->owner == getpid() && !s->werr && s->out_len &&
+	       (f = tls_push(s)) == -EAGAIN) {
 		if ((f = tls_wait_out(s->fd, deadline)) < 0) {
 			rc = f;
 			break;

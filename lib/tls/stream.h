@@ -35,7 +35,7 @@ int     ipc__tls_stream_flush(struct ipc__tls_stream *s);
 int     ipc__tls_stream_fd(const struct ipc__tls_stream *s);
 /* Non-zero while OpenSSL holds received data a read would return without
  * the socket turning readable again (edge-style ipc_fd). */
-size_t  ipc__tls_stream_pending(struct ipc__tls_stream *s);
+size_t  ipc__tls_stream_pending(const struct ipc__tls_stream *s);
 /* The session after its handshake (for ipc_peer_cert), else NULL. */
 const SSL *ipc__tls_stream_ssl(const struct ipc__tls_stream *s);
 /* Send close_notify (only its maker, and only when no fork since), give held
