@@ -128,13 +128,18 @@ static const struct option long_opts[] = {
 static int
 parse_args(int argc, char **argv, struct cat_opts *o)
 {
+	const char *optstr = "lkSR0xen:t:chV";
 	unsigned long long v;
-	int ch, split_set = 0, pipe = 0;
+	int ch, i, split_set = 0, pipe = 0;
 
 	*o = (struct cat_opts){ .count = -1, .timeout_ms = -1, .split = SPLIT_LINE,
 	                        .opt = IPC_OPTIONS_INIT };
-	/* '+': stop at the first operand, so that --pipe CMD -x keeps CMD's -x. */
-	while ((ch = getopt_long(argc, argv, "+lkSR0xen:t:chV", long_opts, NULL)) != -1) {
+	/* Options may follow the URI, but with --pipe the first operand starts
+	 * the command: '+' stops there, so that --pipe CMD -x keeps CMD's -x. */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--pipe"))
+			optstr = "+lkSR0xen:t:chV";
+	while ((ch = getopt_long(argc, argv, optstr, long_opts, NULL)) != -1) {
 		enum cat_split sp = SPLIT_LINE;
 
 		switch (ch) {
