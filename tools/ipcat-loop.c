@@ -102,10 +102,8 @@ send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg,
 	const struct cat_opts *o = c->o;
 	int64_t deadline = o->timeout_ms >= 0 ? cat_now_ns() + (int64_t)o->timeout_ms * 1000000 : -1;
 	int raw = o->split == SPLIT_RAW;
+	size_t whole = len;
 
-	c->st.msgs_out++;
-	c->st.bytes_out += len;
-	c->sent++;
 	for (;;) {
 		int left = deadline < 0 ? -1 : (int)((deadline - cat_now_ns() + 999999) / 1000000);
 		int slice = last ? left : left < 0 || left > SLICE_MS ? SLICE_MS : left;
@@ -122,8 +120,11 @@ send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg,
 			len -= (size_t)r;
 			continue;
 		}
-		if (r >= 0)
+		if (r >= 0) {
+			c->st.msgs_out++;
+			c->st.bytes_out += whole;
 			return 0;
+		}
 		if (r != -EAGAIN && r != -ETIMEDOUT)
 			return (int)r;
 		if (p->rx && !o->echo) {
@@ -211,6 +212,20 @@ peer_close(struct cat_peer *p)
 	p->rx = p->tx = NULL;
 }
 
+/* A server (--keep, --all) outlives a peer that fails: say so, drop it. */
+static int
+server_mode(const struct cat *c)
+{
+	return c->o->keep || c->o->all;
+}
+
+static void
+peer_drop(struct cat_peer *p, const char *uri, int rc)
+{
+	fprintf(stderr, "ipcat: %s: a peer: %s\n", uri, ipc_strerror(rc));
+	peer_close(p);
+}
+
 /* The stdin messages buffered now, to every peer that sends.
  * @return 0, CAT_DONE (-n reached), or an error. */
 static int
@@ -224,10 +239,14 @@ feed(struct cat *c, struct cat_peer *peers, size_t n, const char *uri)
 		for (i = 0; i < n; i++) {
 			if (!peers[i].tx)
 				continue;
-			if ((rc = send_msg(c, &peers[i], uri, msg, len, last)) != 0)
+			rc = send_msg(c, &peers[i], uri, msg, len, last);
+			if (rc < 0 && rc != -ECANCELED && server_mode(c))
+				peer_drop(&peers[i], uri, rc);
+			else if (rc != 0)
 				return rc;
 		}
 		io_consume(c);
+		c->sent++;
 		if (c->count_sent && c->o->count >= 0 && c->sent >= c->o->count)
 			return CAT_DONE;
 	}
@@ -278,6 +297,9 @@ loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first, const char *u
 		/* stdin first: whatever it has buffered goes out. */
 		if (has_tx && (rc = feed(c, peers, n, uri)) != 0)
 			break;
+		for (i = n; i-- > 0;)
+			if (!peers[i].rx && !peers[i].tx)
+				peers[i] = peers[--n];     /* dropped by feed() */
 		if (c->reads_stdin && c->in_eof && !c->ilen && !stdin_done && !o->listen) {
 			/* The input is over (and sent). A child of --pipe gets its
 			 * end of file; a send-only channel has no more to do;
@@ -363,6 +385,11 @@ loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first, const char *u
 			}
 			if (r == PEER_OPEN)
 				continue;
+			if (r < 0 && r != -ECANCELED && server_mode(c)) {
+				peer_drop(&peers[i], uri, r);
+				peers[i] = peers[--n];
+				continue;
+			}
 			if (r == CAT_DONE || r < 0) {
 				rc = r;
 				break;

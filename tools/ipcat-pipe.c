@@ -145,8 +145,9 @@ pipe_reap(struct cat *c, pid_t child, const char *name)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return CAT_OK;
-	if (forwarded)
-		return CAT_OK;      /* we asked it to stop */
+	if (c->stop)
+		return CAT_OK;      /* we were asked to stop, and so was it (by us, or
+		                       by the same signal to the process group) */
 	if (WIFEXITED(status))
 		fprintf(stderr, "ipcat: %s: exited with status %d\n", name, WEXITSTATUS(status));
 	else

@@ -166,8 +166,8 @@ parse_args(int argc, char **argv, struct cat_opts *o)
 			split_set = 1;
 			break;
 		case 'n':
-			if (parse_num(optarg, 10, 0, LLONG_MAX, &v) < 0)
-				return usage_error("bad count '%s'", optarg);
+			if (parse_num(optarg, 10, 0, LLONG_MAX, &v) < 0 || v == 0)
+				return usage_error("bad count '%s' (1 or more)", optarg);
 			o->count = (long long)v;
 			break;
 		case 't':
@@ -343,6 +343,8 @@ main(int argc, char **argv)
 	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD };
 	struct cat_opts o;
 	struct cat c = { .o = &o };
+	sigset_t set;
+	size_t i;
 	int rc, status;
 
 	/* ipcat writes to stdout and the channel through the library (never a
@@ -359,7 +361,14 @@ main(int argc, char **argv)
 	c.count_sent = !(o.dir & DIR_RECV);
 	c.st.start_ns = cat_now_ns();
 
-	sigprocmask(SIG_BLOCK, NULL, &c.oldmask);
+	/* Block the set ourselves first: ipc_sigwatch_close() then restores a
+	 * mask that still blocks it, so a second SIGTERM while we clean up
+	 * (timeout(1) sends one to its child and one to its process group)
+	 * cannot kill us half-way. Children get the mask we started with. */
+	sigemptyset(&set);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, &c.oldmask);
 	/* SIGCHLD only for --pipe: an ignored-by-default signal we do not need
 	 * would stay blocked in children of ours otherwise. */
 	if ((rc = ipc_sigwatch_open(&c.w, sigs, o.pipe_argv ? 5 : 4)) < 0)
