@@ -52,7 +52,6 @@ ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,
 	ch->flags = flags;
 	ch->owner = getpid();
 	ch->opt = *opt;
-	ch->st.rfd = ch->st.wfd = -1;
 	ch->priv = drv->priv_size ? (void *)(ch + 1) : NULL;
 	ch->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ch->wakefd < 0) {
@@ -68,6 +67,7 @@ ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,
 void
 ipc__channel_free(ipc_channel *ch)
 {
+	free(ch->ralloc);
 	if (ch->wakefd >= 0)
 		close(ch->wakefd);
 	free(ch);
@@ -171,7 +171,6 @@ ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms)
 	long long deadline = ipc_deadline(timeout_ms);
 	ssize_t n, got;
 	int ms;
-	void *p;
 
 	if (!buf)
 		return -EINVAL;
@@ -183,17 +182,27 @@ ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms)
 			return -ETIMEDOUT;
 		if ((n = ipc_recv_size(ch, ms)) < 0)
 			return n;
-		if (!(p = malloc(n ? (size_t)n : 1)))
-			return -ENOMEM;
+		/* The buffer stays on the channel while the message is on its
+		 * way, so an event loop calling again and again until -EAGAIN
+		 * allocates it once, not once per call. */
+		if (!ch->ralloc || ch->ralloc_len != (size_t)n) {
+			void *p = ch->ralloc ? realloc(ch->ralloc, n ? (size_t)n : 1)
+			                     : malloc(n ? (size_t)n : 1);
+
+			if (!p)
+				return -ENOMEM;
+			ch->ralloc = p;
+			ch->ralloc_len = (size_t)n;
+		}
 		if ((ms = time_left(timeout_ms, deadline)) == -ETIMEDOUT)
 			got = -ETIMEDOUT;
 		else
-			got = ipc_recv(ch, p, (size_t)n, ms);
+			got = ipc_recv(ch, ch->ralloc, (size_t)n, ms);
 		if (got >= 0) {
-			*buf = p;
+			*buf = ch->ralloc;
+			ch->ralloc = NULL;
 			return got;
 		}
-		free(p);
 		/* -EMSGSIZE: another receiver took that message (shm) and the next
 		 * one is larger; size it again. Anything else is the answer. */
 		if (got != -EMSGSIZE)

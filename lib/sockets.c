@@ -122,34 +122,19 @@ ipc__sock_listener_fd(const ipc_listener *l)
 
 /* ------------------------------------------------------------ handshake */
 
-/* Bytes seen so far must be a prefix of a hello: refuse garbage at once. */
-static int
-hello_prefix_ok(const unsigned char *h, size_t got)
-{
-	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
-
-	if (memcmp(h, ipc__hello_magic, n) != 0)
-		return 0;
-	return got <= 4 || h[4] == IPC__WIRE_VERSION;
-}
-
 static int
 attach(ipc_channel *ch, int fd, uint32_t peer_max)
 {
-	int rc = ipc__stream_init(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
+	int rc = ipc__stream_init_fd(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
 
 	if (rc < 0) {
 		close(fd);      /* on failure the stream layer did not take it */
 		return rc;
 	}
-	if (!(ch->flags & IPC_RAW)) {
-		/* The hellos are exchanged: the stream layer must not repeat
-		 * them, and a message the peer would refuse is not sent. */
-		ch->st.hello_out = 1;
-		ch->st.hello_in = 1;
-		ch->st.peer_max = peer_max;
-		ch->st.send_limit = peer_max;
-	}
+	/* The hellos are exchanged: the framing must not repeat them, and a
+	 * message the peer would refuse is not sent. */
+	if (!(ch->flags & IPC_RAW))
+		ipc__stream_set_peer(ch, peer_max);
 	return 0;
 }
 
@@ -191,7 +176,7 @@ recv_hello(ipc_channel *ch, int fd, long long deadline, uint32_t *peer_max)
 		r = recv(fd, h + got, sizeof(h) - got, MSG_DONTWAIT);
 		if (r > 0) {
 			got += (size_t)r;
-			if (!hello_prefix_ok(h, got))
+			if (!ipc__hello_prefix_ok(h, got))
 				return -EPROTO;
 			continue;
 		}
@@ -308,7 +293,7 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
 		if (r > 0) {
 			p->got += (uint8_t)r;
-			if (!hello_prefix_ok(p->hello, p->got))
+			if (!ipc__hello_prefix_ok(p->hello, p->got))
 				break;
 			continue;
 		}
