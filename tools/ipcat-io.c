@@ -75,8 +75,13 @@ io_fill(struct cat *c)
 
 	if (c->in_eof || !c->in)
 		return IPC_EOF;
-	if (c->o->split != SPLIT_RAW && c->ilen > c->ilimit)
+	if (c->o->split != SPLIT_RAW && c->ilen - c->ioff > c->ilimit)
 		return -EMSGSIZE;       /* no separator within max_msg + 1 bytes */
+	if (c->ioff) {              /* what was sent makes room, once per read */
+		memmove(c->ibuf, c->ibuf + c->ioff, c->ilen - c->ioff);
+		c->ilen -= c->ioff;
+		c->ioff = 0;
+	}
 	if ((rc = grow(&c->ibuf, &c->icap, c->ilen + IO_CHUNK)) < 0)
 		return rc;
 	r = ipc_recv(c->in, c->ibuf + c->ilen, c->icap - c->ilen, 0);
@@ -99,20 +104,21 @@ int
 io_next(struct cat *c, const char **msg, size_t *len, int *last)
 {
 	char sep = c->o->split == SPLIT_NUL ? '\0' : '\n';
-	char *p;
+	char *base = c->ibuf + c->ioff, *p;
+	size_t avail = c->ilen - c->ioff;
 
-	*msg = c->ibuf;
+	*msg = base;
 	switch (c->o->split) {
 	case SPLIT_RAW:
-		if (!c->ilen)
+		if (!avail)
 			return 0;
-		*len = c->ipend = c->ilen;
+		*len = c->ipend = avail;
 		*last = c->in_eof;
 		return 1;
 	case SPLIT_WHOLE:
 		if (!c->in_eof || c->whole_done)
 			return 0;
-		*len = c->ipend = c->ilen;
+		*len = c->ipend = avail;
 		*last = 1;
 		c->whole_done = 1;
 		return 1;
@@ -120,28 +126,31 @@ io_next(struct cat *c, const char **msg, size_t *len, int *last)
 	case SPLIT_NUL:
 		break;
 	}
-	p = c->ilen > c->iscan ? memchr(c->ibuf + c->iscan, sep, c->ilen - c->iscan) : NULL;
+	p = avail > c->iscan ? memchr(base + c->iscan, sep, avail - c->iscan) : NULL;
 	if (p) {
-		*len = (size_t)(p - c->ibuf);
+		*len = (size_t)(p - base);
 		c->ipend = *len + 1;
-		*last = c->in_eof && c->ipend == c->ilen;
+		*last = c->in_eof && c->ipend == avail;
 		return 1;
 	}
-	c->iscan = c->ilen;
-	if (c->in_eof && c->ilen) {     /* a last line without its newline */
-		*len = c->ipend = c->ilen;
+	c->iscan = avail;
+	if (c->in_eof && avail) {       /* a last line without its newline */
+		*len = c->ipend = avail;
 		*last = 1;
 		return 1;
 	}
 	return 0;
 }
 
+/* Drop the message io_next() handed out; the bytes move only before the
+ * next read, so a buffer of many lines costs one copy, not one per line. */
 void
 io_consume(struct cat *c)
 {
-	memmove(c->ibuf, c->ibuf + c->ipend, c->ilen - c->ipend);
-	c->ilen -= c->ipend;
+	c->ioff += c->ipend;
 	c->ipend = c->iscan = 0;
+	if (c->ioff == c->ilen)
+		c->ioff = c->ilen = 0;
 }
 
 static int

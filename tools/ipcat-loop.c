@@ -300,7 +300,7 @@ loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first, const char *u
 		for (i = n; i-- > 0;)
 			if (!peers[i].rx && !peers[i].tx)
 				peers[i] = peers[--n];     /* dropped by feed() */
-		if (c->reads_stdin && c->in_eof && !c->ilen && !stdin_done && !o->listen) {
+		if (c->reads_stdin && c->in_eof && c->ilen == c->ioff && !stdin_done && !o->listen) {
 			/* The input is over (and sent). A child of --pipe gets its
 			 * end of file; a send-only channel has no more to do;
 			 * otherwise we wait only for the replies -n asked for. */

@@ -51,8 +51,9 @@ struct cat {
 	sigset_t      oldmask;    /* the mask before the watcher, for children */
 	ipc_channel  *in;         /* stdin as fd:0 in IPC_RAW, NULL when not read */
 	int           in_eof;
-	char         *ibuf;       /* stdin bytes not yet sent */
-	size_t        ilen, icap, iscan;
+	char         *ibuf;       /* stdin bytes not yet sent: ibuf[ioff..ilen) */
+	size_t        ioff, ilen, icap;
+	size_t        iscan;      /* bytes past ioff known to hold no separator */
 	size_t        ipend;      /* bytes io_next() handed out, for io_consume() */
 	int           whole_done; /* --whole: the one message has been taken */
 	size_t        ilimit;     /* largest message stdin may make */
