@@ -294,13 +294,16 @@ run(struct cat *c, struct cat_opts *o)
 	ipc_listener *l = NULL;
 	ipc_channel *ch = NULL;
 	char addr[512];
-	pid_t child;
+	pid_t child = -1;
 	int rc, status;
 
 	if (o->pipe_argv) {
 		if ((status = pipe_spawn(c, o->pipe_argv, &peer, &child)) != CAT_OK) {
-			if (peer.rx)
-				ipc_close(peer.rx);
+			ipc_close(peer.rx);
+			if (child > 0) {
+				c->stop = 1;    /* so that pipe_reap() ends it */
+				pipe_reap(c, child, o->uri);
+			}
 			return status;
 		}
 		status = loop_serve(c, NULL, &peer, o->uri);
