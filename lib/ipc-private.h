@@ -14,7 +14,7 @@
 #define IPC_EXPORT __attribute__((visibility("default")))
 
 #define IPC__DEFAULT_MAX_MSG  (16u << 20)
-#define IPC__DEFAULT_CAPACITY (1u << 20)
+#define IPC__DEFAULT_CAPACITY (2u << 20)   /* shm: messages up to 1 MiB by default */
 #define IPC__DEFAULT_MODE     0600u
 #define IPC__RBUF_SIZE        (64u << 10)   /* read-ahead per framed stream */
 #define IPC__CLOSE_LINGER_MS  1000          /* how long close() finishes a committed tail */

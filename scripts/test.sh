@@ -9,6 +9,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 . ./scripts/deps.sh
 ipc_deps_install || exit 1
+ipc_deps_install $IPC_FUZZ_DEPS || echo "deps: no clang: the real fuzzers will be skipped"
 
 status=0
 
@@ -45,6 +46,9 @@ if ipc_meson_setup build-asan -Dtest_hooks=true -Db_sanitize=address,undefined -
 else
 	status=1
 fi
+
+# The real fuzzers, each for a bounded time, when clang is here (scripts/fuzz.sh).
+IPC_FUZZ_LEAKS=$leaks sh scripts/fuzz.sh || status=1
 
 if [ $status -eq 0 ]; then
 	echo "== all tests passed (plain and sanitizer builds)"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ static size_t
 default_max(void)
 {
 	if (strcmp(scheme, "shm") == 0)
-		return 256u << 10;      /* a quarter of the 1 MiB ring */
+		return 1u << 20;        /* half its ring */
 	if (strcmp(scheme, "seqpacket") == 0)
 		return 128u << 10;      /* one datagram within the socket buffer */
 	return 16u << 20;
@@ -720,6 +721,183 @@ START_TEST(conf_send_and_recv_threads)
 }
 END_TEST
 
+/* ------------------------ three threads: send, receive, shutdown */
+
+/* One thread sends while another receives on the same channel (two-way
+ * transports: the peer end echoes; one-way ones: the two ends of a pair),
+ * then both block, the sender on a full buffer and the receiver on an empty
+ * one, and a third thread's ipc_shutdown must release both with IPC_EOF.
+ * Every wait is 60 s, so a call shutdown failed to end says -ETIMEDOUT; the
+ * verdict holds whether the shutdown comes before or after they block. */
+#define TRIO_FILL 4000
+
+struct trio {
+	ipc_channel *send_ch;   /* the sender's traffic */
+	ipc_channel *fill_ch;   /* then the sender fills this until it blocks */
+	ipc_channel *recv_ch;   /* the receiver's */
+	ipc_channel *echo_ch;   /* two-way: the peer end, echoing; else NULL */
+	uint32_t count;
+	atomic_int s_last, r_last;      /* in (or past) its last call */
+	_Atomic pid_t s_tid, r_tid;
+	ssize_t s_ret, r_ret, e_ret;
+	uint32_t s_seq, r_seq, filled;
+};
+
+static void *
+trio_sender(void *p)
+{
+	struct trio *t = p;
+	unsigned char buf[TRIO_FILL];
+	ssize_t n = 0;
+
+	atomic_store(&t->s_tid, test_tid());
+	for (t->s_seq = 0; t->s_seq < t->count; t->s_seq++) {
+		size_t len = t->s_seq % 600;
+
+		fill_msg(buf, len, t->s_seq);
+		if ((n = ipc_send(t->send_ch, buf, len, 60000)) != (ssize_t)len)
+			break;
+	}
+	atomic_store(&t->s_last, 1);   /* the fill's last send is the one that blocks */
+	if (t->s_seq == t->count) {
+		memset(buf, 'f', sizeof(buf));
+		while ((n = ipc_send(t->fill_ch, buf, sizeof(buf), 60000)) == TRIO_FILL)
+			t->filled++;
+	}
+	t->s_ret = n;
+	return NULL;
+}
+
+static void *
+trio_receiver(void *p)
+{
+	struct trio *t = p;
+	unsigned char buf[600];
+	ssize_t n = 0;
+
+	atomic_store(&t->r_tid, test_tid());
+	for (t->r_seq = 0; t->r_seq < t->count; t->r_seq++) {
+		n = ipc_recv(t->recv_ch, buf, sizeof(buf), 60000);
+		if (n != (ssize_t)(t->r_seq % 600) || !check_msg(buf, (size_t)n, t->r_seq))
+			break;
+	}
+	atomic_store(&t->r_last, 1);
+	if (t->r_seq == t->count)
+		n = ipc_recv(t->recv_ch, buf, sizeof(buf), 60000);   /* nothing more comes */
+	t->r_ret = n;
+	return NULL;
+}
+
+/* The peer end of a two-way channel: echoes the traffic, then stops
+ * reading, so that the sender's buffer fills. */
+static void *
+trio_echo(void *p)
+{
+	struct trio *t = p;
+	unsigned char buf[600];
+	uint32_t seq;
+	ssize_t n;
+
+	for (seq = 0; seq < t->count; seq++) {
+		n = ipc_recv(t->echo_ch, buf, sizeof(buf), 60000);
+		if (n < 0 || ipc_send(t->echo_ch, buf, (size_t)n, 60000) != n) {
+			t->e_ret = n < 0 ? n : -EIO;
+			return NULL;
+		}
+	}
+	t->e_ret = 0;
+	return NULL;
+}
+
+static void *
+trio_shutdown(void *p)
+{
+	struct trio *t = p;
+	struct timespec nap = { 0, 1000000 };
+	int i;
+
+	/* Progress, not time: both are through their traffic (at most 2 min)... */
+	for (i = 0; i < 120000 && !(atomic_load(&t->s_last) && atomic_load(&t->r_last)); i++)
+		nanosleep(&nap, NULL);
+	/* ...and most likely wait in it by now. */
+	test_wait_asleep(atomic_load(&t->s_tid), 10000);
+	test_wait_asleep(atomic_load(&t->r_tid), 10000);
+	ck_assert_int_eq(ipc_shutdown(t->recv_ch), 0);
+	if (t->fill_ch != t->recv_ch)
+		ck_assert_int_eq(ipc_shutdown(t->fill_ch), 0);
+	return NULL;
+}
+
+/* A two-way pair for the trio: "fd" over one socketpair (both directions
+ * on one descriptor), the others as test_pair makes them. */
+static int
+trio_pair(ipc_channel **a, ipc_channel **b)
+{
+	char uri[32];
+	int sv[2];
+
+	if (strcmp(scheme, "fd") != 0)
+		return test_pair(scheme, a, b);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[0]);
+	ck_assert_int_eq(ipc_open(a, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[1]);
+	ck_assert_int_eq(ipc_open(b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	return 0;
+}
+
+START_TEST(conf_send_recv_shutdown_threads)
+{
+	struct trio t = { .count = (uint32_t)test_scale(5000) };
+	ipc_channel *a, *b, *ftx = NULL, *frx = NULL;
+	pthread_t ts, tr, te, tt;
+	int two_way = strcmp(scheme, "fd") == 0 || test_two_way(scheme);
+
+	ck_assert_int_eq(trio_pair(&a, &b), 0);
+	if (two_way) {
+		/* a: the channel under test; b: its peer, echoing */
+		t.send_ch = t.recv_ch = t.fill_ch = a;
+		t.echo_ch = b;
+	} else {
+		/* test_pair: a sends, b receives. The full buffer needs a pair
+		 * of its own, or the receiver would drain it. */
+		t.send_ch = a;
+		t.recv_ch = b;
+		if (strcmp(scheme, "fifo") == 0) {
+			char uri[600];
+
+			snprintf(uri, sizeof(uri), "fifo:%s", test_path("fill.fifo"));
+			ck_assert_int_eq(ipc_open(&frx, uri, IPC_RECV | IPC_CREATE, NULL), 0);
+			ck_assert_int_eq(ipc_open(&ftx, uri, IPC_SEND, NULL), 0);
+		} else {
+			ck_assert_int_eq(test_pair(scheme, &ftx, &frx), 0);
+		}
+		t.fill_ch = ftx;
+	}
+	ck_assert_int_eq(pthread_create(&tr, NULL, trio_receiver, &t), 0);
+	ck_assert_int_eq(pthread_create(&ts, NULL, trio_sender, &t), 0);
+	if (two_way)
+		ck_assert_int_eq(pthread_create(&te, NULL, trio_echo, &t), 0);
+	ck_assert_int_eq(pthread_create(&tt, NULL, trio_shutdown, &t), 0);
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	pthread_join(tt, NULL);
+	if (two_way)
+		pthread_join(te, NULL);
+	printf("%s: %u messages each way, then %u of %d bytes until the buffer was full\n",
+	       scheme, t.count, t.filled, TRIO_FILL);
+	ck_assert_msg(t.s_seq == t.count, "sender stopped at %u: %zd", t.s_seq, t.s_ret);
+	ck_assert_msg(t.r_seq == t.count, "receiver stopped at %u: %zd", t.r_seq, t.r_ret);
+	ck_assert_int_eq(t.s_ret, IPC_EOF);     /* the blocked sender, released */
+	ck_assert_int_eq(t.r_ret, IPC_EOF);     /* the blocked receiver, released */
+	if (two_way)
+		ck_assert_int_eq(t.e_ret, 0);
+	test_unpair(a, b);
+	if (ftx)
+		test_unpair(ftx, frx);
+}
+END_TEST
+
 START_TEST(conf_epoll_edge_rule)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
@@ -818,6 +996,7 @@ conformance_suite(int hooks)
 	tcase_add_test(tc, conf_raw_bytes);
 	tcase_add_test(tc, conf_shutdown_wakes_blocked_recv);
 	tcase_add_test(tc, conf_send_and_recv_threads);
+	tcase_add_test(tc, conf_send_recv_shutdown_threads);
 	tcase_add_test(tc, conf_epoll_edge_rule);
 	tcase_add_test(tc, conf_close_in_child_leaves_channel);
 	tcase_add_test(tc, conf_no_fd_leak_over_many_pairs);
