@@ -269,6 +269,34 @@ START_TEST(listener_shutdown_from_signal_handler)
 }
 END_TEST
 
+/* shm can tell an explicit max_msg of 16 MiB (up to the whole ring) from
+ * the default (half the ring): the core leaves 0 for the driver to see. */
+START_TEST(shm_explicit_max_msg_is_not_the_default)
+{
+	struct ipc_options o = IPC_OPTIONS_INIT;
+	static char msg[1536 << 10];
+	ipc_channel *a, *b;
+	char uri[64];
+
+	if (ipc_open(&a, "shm:", IPC_RECV, NULL) == -EPROTONOSUPPORT)
+		test_skip("no shm transport");
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-v02-%ld", (long)getpid());
+	/* The default: half the ring, so 1.5 MiB is too big. */
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_send(b, msg, sizeof(msg), 1000), -EMSGSIZE);
+	ipc_close(b);
+	ipc_close(a);
+	/* 16 MiB asked for explicitly: as much as the ring holds. */
+	o.max_msg = 16u << 20;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, &o), 0);
+	ck_assert_int_eq(ipc_send(b, msg, sizeof(msg), 1000), (ssize_t)sizeof(msg));
+	ipc_close(b);
+	ipc_close(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -283,6 +311,7 @@ main(void)
 	tcase_add_test(tc, flush_pushes_committed_tail);
 	tcase_add_test(tc, listener_shutdown_from_thread);
 	tcase_add_test(tc, listener_shutdown_from_signal_handler);
+	tcase_add_test(tc, shm_explicit_max_msg_is_not_the_default);
 	suite_add_tcase(s, tc);
 	return test_run_forked(s);     /* handlers and alarms stay in their case */
 }
