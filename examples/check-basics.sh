@@ -40,17 +40,17 @@ done
 # fifo: the reader creates the FIFO (mode 0600) and removes it on close;
 # the writer's three messages arrive whole and in order, the empty one too.
 fifo=$tmp/demo.fifo
-timeout 10 "$bin/fifo-reader" "$fifo" > "$tmp/reader.out" 2>&1 &
+timeout 60 "$bin/fifo-reader" "$fifo" > "$tmp/reader.out" 2>&1 &
 reader=$!
-n=0
-while [ ! -p "$fifo" ] && [ $n -lt 500 ]; do
+n=0     # bounded (30 s), and generous: a loaded machine may start it late
+while [ ! -p "$fifo" ] && [ $n -lt 3000 ] && kill -0 $reader 2> /dev/null; do
 	sleep 0.01
 	n=$((n + 1))
 done
 if [ -p "$fifo" ]; then
 	mode=$(stat -c %a "$fifo")
 	[ "$mode" = 600 ] || bad "FIFO created with mode $mode, not 600"
-	timeout 10 "$bin/fifo-writer" "$fifo" "first" "second message" "" ||
+	timeout 30 "$bin/fifo-writer" "$fifo" "first" "second message" "" ||
 		bad "fifo-writer exited $?"
 else
 	bad "fifo-reader did not create $fifo"

@@ -24,6 +24,7 @@ main(void)
 		perror("pipe");
 		return 1;
 	}
+	fflush(stdout);         /* nothing buffered for the child to print twice */
 	if ((pid = fork()) < 0) {
 		perror("fork");
 		return 1;

@@ -15,7 +15,7 @@
 #define IPC_EXPORT __attribute__((visibility("default")))
 
 #define IPC__DEFAULT_MAX_MSG  (16u << 20)
-#define IPC__DEFAULT_CAPACITY (1u << 20)
+#define IPC__DEFAULT_CAPACITY (2u << 20)   /* shm: messages up to 1 MiB by default */
 #define IPC__DEFAULT_MODE     0600u
 #define IPC__RBUF_SIZE        (64u << 10)   /* read-ahead per framed stream */
 #define IPC__CLOSE_LINGER_MS  1000          /* how long close() finishes a committed tail */
@@ -76,8 +76,19 @@ void    ipc__pipe_grow(int fd);
 /* framing.c */
 extern const unsigned char ipc__hello_magic[4];   /* 0x89 'I' 'P' 'C' */
 
-/* Test-only crash points: non-zero when the environment variable IPC_CRASH_AT
- * names @p step; the caller then _exit()s inside the window under test. */
+/* Test hooks, only in builds configured with -Dtest_hooks=true (meson defines
+ * IPC_TEST_HOOKS). Elsewhere they are constants, so the branches they guard
+ * compile away and a release library reads no test environment variables.
+ * ipc__crash_at: non-zero when IPC_CRASH_AT names @p step (wait.c); the caller
+ * then _exit()s inside the window under test.
+ * ipc__test_getenv: getenv() for a test-only variable, NULL without hooks. */
+#ifdef IPC_TEST_HOOKS
+#include <stdlib.h>
 int ipc__crash_at(const char *step);
+#define ipc__test_getenv(name) getenv(name)
+#else
+#define ipc__crash_at(step) 0
+#define ipc__test_getenv(name) ((char *)0)
+#endif
 
 #endif

@@ -80,9 +80,9 @@ fd_read(struct ipc__bytes *b, void *buf, size_t n)
 #define RWF_NOSIGNAL 0x00000100     /* Linux 6.18: EPIPE without SIGPIPE */
 #endif
 
-/* -1 not tried yet, 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused
- * it. Tests set IPC_TEST_SIGMASK_GUARD to run the older kernels' path here. */
-static atomic_int nosignal_works = -1;
+/* 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused it. Test-hook
+ * builds run the older kernels' path here while IPC_TEST_SIGMASK_GUARD is set. */
+static atomic_int nosignal_works = 1;
 
 /* writev() on a pipe or FIFO without ever raising SIGPIPE in the host. Where
  * the kernel has RWF_NOSIGNAL that is one system call; elsewhere block SIGPIPE
@@ -95,10 +95,8 @@ pipe_writev(int fd, const struct iovec *iov, int n)
 	ssize_t r;
 	int err;
 
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) < 0)
-		atomic_store_explicit(&nosignal_works, !getenv("IPC_TEST_SIGMASK_GUARD"),
-		                      memory_order_relaxed);
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed)) {
+	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) &&
+	    !ipc__test_getenv("IPC_TEST_SIGMASK_GUARD")) {
 		r = pwritev2(fd, iov, n, -1, RWF_NOSIGNAL);
 		if (r >= 0 || errno != EOPNOTSUPP)
 			return r;

@@ -215,6 +215,7 @@ main(void)
 	TCase *tc = tcase_create("api");
 
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_set_timeout(tc, 120);     /* not Check's 4 s: loaded machines, valgrind */
 	tcase_add_test(tc, api_bad_uris);
 	tcase_add_test(tc, api_options);
 	tcase_add_test(tc, api_bad_calls);

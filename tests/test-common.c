@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -371,8 +373,10 @@ test_unpair(ipc_channel *tx, ipc_channel *rx)
 pid_t
 test_fork(int (*fn)(void *), void *arg)
 {
-	pid_t p = fork();
+	pid_t p;
 
+	fflush(NULL);
+	p = fork();
 	ck_assert_int_ge(p, 0);
 	if (p == 0)
 		_exit(fn(arg));
@@ -399,12 +403,78 @@ test_wait(pid_t pid, int ms)
 	return -1;
 }
 
+pid_t
+test_tid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* The state letter of /proc/<tid>/stat (after the command's last ')'). */
+static char
+proc_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+int
+test_wait_asleep(pid_t tid, int ms)
+{
+	struct timespec nap = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < ms; i++) {
+		char s = proc_state(tid);
+
+		if (s == 'S' || s == 'D')
+			return 0;
+		if (s == 0)
+			return -1;      /* gone */
+		nanosleep(&nap, NULL);
+	}
+	return -1;
+}
+
 void
 test_skip(const char *why)
 {
 	printf("SKIP: %s\n", why);
 	fflush(stdout);
 	exit(77);
+}
+
+int
+test_have_hooks(void)
+{
+#ifdef IPC_TEST_HOOKS
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+void
+test_need_hooks(const char *what)
+{
+	char why[256];
+
+	if (test_have_hooks())
+		return;
+	snprintf(why, sizeof(why), "%s need the library's test hooks "
+	         "(configure with -Dtest_hooks=true)", what);
+	test_skip(why);
 }
 
 static int

@@ -52,6 +52,7 @@ START_TEST(fd_stdin_after_dup2_exec)
 	FILE *f;
 
 	ck_assert_int_eq(pipe(fds), 0);
+	fflush(NULL);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -70,7 +71,7 @@ START_TEST(fd_stdin_after_dup2_exec)
 	ck_assert_int_eq(ipc_send(tx, "", 0, 1000), 0);
 	ck_assert_int_eq(ipc_send(tx, "third", 5, 1000), 5);
 	ipc_close(tx);
-	st = test_wait(pid, 10000);
+	st = test_wait(pid, 60000);
 	ck_assert_int_eq(st, 0);
 	f = fopen(test_path("child.out"), "r");
 	ck_assert_ptr_nonnull(f);
@@ -90,7 +91,7 @@ stdin_reader(void)
 
 	if (ipc_open(&rx, "fd:0", IPC_RECV, NULL) < 0)
 		return 1;
-	while ((n = ipc_recv(rx, buf, sizeof(buf), 5000)) >= 0)
+	while ((n = ipc_recv(rx, buf, sizeof(buf), 30000)) >= 0)
 		printf("%.*s|", (int)n, buf);
 	printf("%s\n", n == IPC_EOF ? "EOF" : ipc_strerror((int)n));
 	ipc_close(rx);
@@ -219,10 +220,11 @@ START_TEST(fd_recv_alloc_partial_message)
 	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV, NULL), 0);
 	ck_assert_int_eq(write(fds[1], head, sizeof(head)), sizeof(head));
 	ck_assert_int_eq(write(fds[1], body, 10), 10);
+	/* The bug this guards against never returned: any bound tells. */
 	t0 = now_ms();
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 0), -EAGAIN);
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 100), -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(now_ms() - t0, 30000);
 	ck_assert_ptr_null(p);
 	ck_assert_int_eq(write(fds[1], body + 10, 90), 90);
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 1000), 100);
@@ -242,7 +244,7 @@ START_TEST(fd_terminal_send_timeout)
 	int master, slave, keep;
 	char uri[32];
 	ssize_t n;
-	int64_t t0;
+	int i;
 
 	master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
@@ -252,12 +254,13 @@ START_TEST(fd_terminal_send_timeout)
 	keep = dup(slave);
 	snprintf(uri, sizeof(uri), "fd:%d", slave);
 	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND | IPC_RAW, NULL), 0);
-	t0 = now_ms();
+	/* The terminal's buffer is far smaller than 100 MiB: a send that
+	 * ignored its timeout would hang here (and Check's timeout fail it). */
+	i = 0;
 	do
 		n = ipc_send(tx, big, sizeof(big), 200);
-	while (n > 0 && now_ms() - t0 < 5000);
+	while (n > 0 && ++i < 100);
 	ck_assert_int_eq(n, -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 5000);
 	ck_assert_int_eq(fcntl(keep, F_GETFL) & O_NONBLOCK, 0);
 	ipc_close(tx);
 	close(keep);
@@ -276,6 +279,7 @@ main(int argc, char **argv)
 	s = suite_create("driver-fd");
 	tc = tcase_create("fd");
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_set_timeout(tc, 120);     /* not Check's 4 s: loaded machines, valgrind */
 	tcase_add_test(tc, fd_shared_description_untouched);
 	tcase_add_test(tc, fd_stdin_after_dup2_exec);
 	tcase_add_test(tc, fd_two_descriptors_and_socket);

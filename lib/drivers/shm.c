@@ -80,7 +80,7 @@
 #include "../ipc-private.h"
 
 #define SHM_MAGIC      0x4d485349u      /* "ISHM" little-endian */
-#define SHM_VERSION    1u
+#define SHM_VERSION    2u
 #define SHM_HDR        4096u
 #define SHM_NSLOTS     64u
 #define SHM_MIN_CAP    4096u
@@ -122,7 +122,7 @@ struct shm_ring {
 	uint32_t ccpu;          /* CPU the last receiver ran on */
 	uint32_t pad3[11];
 	struct shm_ec ec[2];    /* EC_DATA, EC_SPACE */
-	uint32_t pad4[64];
+	uint32_t rxmax[64];     /* max_msg of the receiver in slot i on this ring */
 };
 
 struct shm_slot {
@@ -144,13 +144,14 @@ struct shm_meta {
 	uint32_t live[3];
 	uint64_t bellkey;       /* random: names the doorbell sockets */
 	uint32_t departs;       /* bumped by every orderly close */
+	uint32_t attaches;      /* bumped by every slot taken: limits may have changed */
 };
 
 struct shm_seg {
 	struct shm_meta meta;
 	char            pad0[512 - sizeof(struct shm_meta)];
 	struct shm_ring ring[2];
-	uint64_t        claim[SHM_NSLOTS];  /* record slot i's owner is copying out, | 1 */
+	uint64_t        claim[SHM_NSLOTS];  /* slot i's owner copies out: pos | ring << 1 | 1 */
 	struct shm_slot slot[SHM_NSLOTS];
 };
 
@@ -168,7 +169,11 @@ struct shm_priv {
 	struct shm_seg  *seg;
 	size_t           size;       /* mapping length */
 	uint64_t         cap, mask;  /* our own copies, never re-read */
-	uint64_t         max_msg;    /* largest message we send */
+	uint64_t         max_msg;    /* largest message we accept (published) */
+	uint64_t         peer_max;   /* smallest limit among the peer's receivers */
+	uint32_t         peer_max_at;  /* meta.attaches when peer_max was computed */
+	int              peer_max_ok;
+	int              bellout;    /* socket that rings peers' doorbells */
 	uint64_t         rx_tail;    /* see shm_rx_tail() */
 	int              side;
 	int              slot;
@@ -180,7 +185,8 @@ struct shm_priv {
 	int              child_fd;   /* during fork(): the child's description */
 	int              child_slot;
 	uint32_t         child_tag;
-	int              broken;     /* sticky -EPROTO */
+	int              broken;     /* sticky -EPROTO (or -EUSERS: see shm_fork_child) */
+	int              burying;    /* a thread is scrubbing dead slots */
 	/* Per direction (EC_DATA: receiving, EC_SPACE: sending), so that one
 	 * thread may send while another receives. */
 	int64_t          spin[2];    /* ns to spin before sleeping */
@@ -349,6 +355,8 @@ shm_tag_alive(struct shm_priv *p, uint32_t tag)
 	return shm_byte_held(p->fd, id);
 }
 
+static void shm_slot_bury(struct shm_priv *p, unsigned i);
+
 /* Has the other side attached at some point and now nobody is left there?
  * Looked at through the kernel at most every SHM_LIVE_NS unless @p force. */
 static int
@@ -373,24 +381,80 @@ shm_peer_gone(struct shm_priv *p, int force)
 	if (!force && at && now - at < SHM_LIVE_NS &&
 	    __atomic_load_n(&p->live_departs, __ATOMIC_RELAXED) == departs)
 		return __atomic_load_n(&p->peer_gone, __ATOMIC_RELAXED);
-	for (i = 0; i < SHM_NSLOTS; i++)
-		if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE) == (uint32_t)other &&
-		    shm_byte_held(p->fd, i)) {
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE) != (uint32_t)other)
+			continue;
+		if (shm_byte_held(p->fd, i)) {
 			gone = 0;
-			break;
+			continue;
 		}
+		/* One thread of the channel at a time: both would lock through
+		 * the same description and count the dead twice. */
+		if (!__atomic_exchange_n(&p->burying, 1, __ATOMIC_ACQUIRE)) {
+			shm_slot_bury(p, i);
+			__atomic_store_n(&p->burying, 0, __ATOMIC_RELEASE);
+		}
+	}
 	__atomic_store_n(&p->peer_gone, gone, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->live_departs, departs, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->live_at, now, __ATOMIC_RELEASE);
 	return gone;
 }
 
-/* Take the first free attacher slot for @p side through @p fd
- * (kernel-arbitrated). */
-static int
-shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_t *tag)
+/* Under slot @p i's lock, held through our own description: undo what a
+ * previous owner that died left behind (an orderly close left nothing). A new
+ * generation first: its marks are dead from now on. Then forget what it was
+ * reading, take back its share of waiters and pollers, and count it out. */
+static uint32_t
+shm_slot_scrub(struct shm_seg *seg, unsigned i)
 {
-	unsigned i, k;
+	struct shm_slot *s = &seg->slot[i];
+	uint32_t gen, old;
+	unsigned k;
+
+	gen = (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1) & SHM_GENMASK;
+	if (!gen)
+		gen = 1;
+	__atomic_store_n(&s->gen, gen, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&seg->claim[i], 0, __ATOMIC_RELEASE);
+	for (k = 0; k < 4; k++) {
+		uint32_t v = __atomic_exchange_n(&s->waiting[k], 0, __ATOMIC_ACQ_REL);
+
+		if (v)
+			__atomic_fetch_sub(&seg->ring[k / 2].ec[k % 2].waiters, v, __ATOMIC_SEQ_CST);
+	}
+	old = __atomic_exchange_n(&s->side, 0, __ATOMIC_ACQ_REL);
+	if (__atomic_exchange_n(&s->bell, 0, __ATOMIC_ACQ_REL) &&
+	    (old == SIDE_A || old == SIDE_B))
+		__atomic_fetch_sub(&seg->ring[old == SIDE_A ? 1 : 0].ec[EC_DATA].pollers, 1,
+		                   __ATOMIC_SEQ_CST);
+	/* Its attach was counted and it never left: a kill, a failed fork()
+	 * or an exec() dropped the lock. */
+	if ((old == SIDE_A || old == SIDE_B) && __atomic_load_n(&seg->meta.live[old],
+	                                                        __ATOMIC_ACQUIRE))
+		__atomic_fetch_sub(&seg->meta.live[old], 1, __ATOMIC_SEQ_CST);
+	return gen;
+}
+
+/* Slot @p i looked dead: take its lock for a moment and scrub it, so that the
+ * attach counts say who is really there. */
+static void
+shm_slot_bury(struct shm_priv *p, unsigned i)
+{
+	if (shm_byte_lock(p->fd, i, F_OFD_SETLK, F_WRLCK) < 0)
+		return;     /* alive after all, or being taken: nothing to do */
+	if (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_ACQUIRE))
+		shm_slot_scrub(p->seg, i);
+	shm_byte_lock(p->fd, i, F_OFD_SETLK, F_UNLCK);
+}
+
+/* Take the first free attacher slot for @p side through @p fd
+ * (kernel-arbitrated), and publish @p rxmax, the largest message it takes. */
+static int
+shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint64_t rxmax,
+                  uint32_t *tag)
+{
+	unsigned i;
 
 	for (i = first; i < SHM_NSLOTS; i++) {
 		struct shm_slot *s = &seg->slot[i];
@@ -401,29 +465,16 @@ shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_
 			continue;
 		if (rc < 0)
 			return rc;
-		/* A new generation first: the previous owner's marks are dead
-		 * from now on. Then forget what it was reading, and take back
-		 * its share of waiters. */
-		gen = (__atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1) & SHM_GENMASK;
-		if (!gen)
-			gen = 1;
-		__atomic_store_n(&s->gen, gen, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&seg->claim[i], 0, __ATOMIC_RELEASE);
-		for (k = 0; k < 4; k++) {
-			uint32_t v = __atomic_exchange_n(&s->waiting[k], 0, __ATOMIC_ACQ_REL);
-
-			if (v)
-				__atomic_fetch_sub(&seg->ring[k / 2].ec[k % 2].waiters, v,
-				                   __ATOMIC_SEQ_CST);
-		}
-		if (__atomic_exchange_n(&s->bell, 0, __ATOMIC_ACQ_REL))
-			__atomic_fetch_sub(&seg->ring[side == SIDE_A ? 1 : 0].ec[EC_DATA].pollers,
-			                   1, __ATOMIC_SEQ_CST);
+		gen = shm_slot_scrub(seg, i);
+		__atomic_store_n(&seg->ring[side == SIDE_A ? 1 : 0].rxmax[i], (uint32_t)rxmax,
+		                 __ATOMIC_RELAXED);
 		__atomic_store_n(&s->pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&s->side, (uint32_t)side, __ATOMIC_RELEASE);
 		*tag = gen << 7 | i;
 		__atomic_store_n(&seg->meta.ever[side], 1, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&seg->meta.live[side], 1, __ATOMIC_SEQ_CST);
+		/* after side: a sender that sees the count move sees our limit */
+		__atomic_fetch_add(&seg->meta.attaches, 1, __ATOMIC_SEQ_CST);
 		return (int)i;
 	}
 	return -EUSERS;
@@ -432,7 +483,7 @@ shm_claim_slot_fd(struct shm_seg *seg, int fd, int side, unsigned first, uint32_
 static int
 shm_claim_slot(struct shm_priv *p, int side, unsigned first)
 {
-	int i = shm_claim_slot_fd(p->seg, p->fd, side, first, &p->tag);
+	int i = shm_claim_slot_fd(p->seg, p->fd, side, first, p->max_msg, &p->tag);
 
 	if (i < 0)
 		return i;
@@ -488,7 +539,7 @@ shm_fork_prepare(void)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 			continue;   /* no /proc: the child shares our liveness */
-		if ((i = shm_claim_slot_fd(p->seg, fd, p->side, 1, &tag)) < 0) {
+		if ((i = shm_claim_slot_fd(p->seg, fd, p->side, 1, p->max_msg, &tag)) < 0) {
 			close(fd);
 			continue;
 		}
@@ -517,8 +568,18 @@ shm_fork_child(void)
 	struct shm_priv *p;
 
 	for (p = shm_list; p; p = p->next) {
-		if (p->child_fd < 0)
+		if (p->child_fd < 0) {
+			/* No slot for us (all taken, or no /proc): sharing the
+			 * parent's would share its liveness and its claim word.
+			 * The inherited channel only fails, and closes. */
+			if (p->seg && p->slot >= 0) {
+				p->slot = -1;
+				p->created = 0;
+				__atomic_store_n(&p->broken, -EUSERS, __ATOMIC_RELAXED);
+				shm_drop_events(p);
+			}
 			continue;
+		}
 		close(p->fd);
 		p->fd = p->child_fd;
 		p->child_fd = -1;
@@ -553,6 +614,29 @@ shm_proto(struct shm_priv *p)
 	__atomic_store_n(&p->broken, -EPROTO, __ATOMIC_RELAXED);
 	return -EPROTO;
 }
+
+#ifdef IPC_TEST_HOOKS
+/* Test builds only: IPC_SHM_TEST_PAUSE="<point>:<wfd>:<rfd>" stops the first
+ * thread that passes <point>: it writes one byte to wfd, then waits for one
+ * on rfd. Lets a test act while a receiver is in the middle of a copy. */
+static void
+shm_test_pause(const char *point)
+{
+	static int done;
+	const char *env = getenv("IPC_SHM_TEST_PAUSE");
+	size_t n = strlen(point);
+	int wfd, rfd;
+	char c = 'P';
+
+	if (!env || strncmp(env, point, n) != 0 || env[n] != ':' ||
+	    sscanf(env + n + 1, "%d:%d", &wfd, &rfd) != 2 ||
+	    __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (write(wfd, &c, 1) == 1)
+		while (read(rfd, &c, 1) < 0 && errno == EINTR)
+			;
+}
+#endif
 
 /* --- locks whose holder may die --- */
 
@@ -608,6 +692,8 @@ shm_put(struct shm_priv *p, unsigned char *ring, uint64_t pos, const void *src, 
 {
 	size_t off = (size_t)(pos & p->mask), first = (size_t)p->cap - off;
 
+	if (n == 0)
+		return;     /* src may be NULL */
 	if (n <= first) {
 		memcpy(ring + off, src, n);
 	} else {
@@ -621,6 +707,8 @@ shm_get(struct shm_priv *p, const unsigned char *ring, uint64_t pos, void *dst, 
 {
 	size_t off = (size_t)(pos & p->mask), first = (size_t)p->cap - off;
 
+	if (n == 0)
+		return;     /* dst may be NULL */
 	if (n <= first) {
 		memcpy(dst, ring + off, n);
 	} else {
@@ -664,24 +752,33 @@ shm_reclen(struct shm_priv *p, unsigned char *ring, uint64_t pos, uint64_t limit
 
 /* --- send --- */
 
+/* The claim word of a receiver copying out the record at @p pos of ring
+ * @p ri; the word's index names its owner (the slot). */
+static uint64_t
+shm_claim_word(uint64_t pos, int ri)
+{
+	return pos | (uint64_t)ri << 1 | 1;
+}
+
 /* How far the senders may free ring @p ri: up to the read position, but not
- * past a record that a receiver is still copying out. A claim whose owner
- * died is dropped when @p reap (its message is lost); without @p reap no
- * system call is made. Claims outside [head, rpos) are stale and ignored. */
+ * past a record that a receiver is still copying out. Only claims on this
+ * ring count. A claim whose owner is dead (the kernel dropped its slot lock)
+ * is dropped when @p reap (its message is lost); without @p reap no system
+ * call is made. Claims outside [head, rpos) are stale and ignored. */
 static uint64_t
 shm_free_limit(struct shm_priv *p, int ri, uint64_t h, uint64_t rp, int reap)
 {
-	uint32_t side = ri == 0 ? SIDE_B : SIDE_A;  /* the side receiving on ri */
 	uint64_t limit = rp;
 	unsigned i;
 
 	for (i = 0; i < SHM_NSLOTS; i++) {
 		uint64_t c = __atomic_load_n(&p->seg->claim[i], __ATOMIC_ACQUIRE), pos = c & ~7ull;
 
-		if (!c || pos < h || pos >= limit)
+		if (!(c & 1) || ((c >> 1) & 3) != (uint64_t)ri || pos < h || pos >= limit)
 			continue;
-		if (reap && (__atomic_load_n(&p->seg->slot[i].side, __ATOMIC_RELAXED) != side ||
-		             !shm_byte_held(p->fd, i))) {
+		/* Our own slot (the other thread of this channel) is alive; any
+		 * other holder is dead only when no description holds its lock. */
+		if (reap && (int)i != p->slot && !shm_byte_held(p->fd, i)) {
 			/* The reader died copying it out: the message is lost. */
 			__atomic_compare_exchange_n(&p->seg->claim[i], &c, 0, 0, __ATOMIC_ACQ_REL,
 			                            __ATOMIC_RELAXED);
@@ -716,7 +813,6 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 	struct shm_ring *r = &p->seg->ring[ri];
 	unsigned char *ring = shm_data(p, ri);
 	uint64_t need = shm_need(len), tail, head;
-	size_t half;
 	int rc;
 
 	if ((rc = shm_lock(ch, &r->plock, deadline)) < 0)
@@ -749,11 +845,19 @@ shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, i
 	shm_unlock(&r->plock);
 	if (ipc__crash_at("shm-send-reserved"))
 		_exit(99);
-	half = len / 2;
-	shm_put(p, ring, tail + SHM_RECHDR, buf, half);
-	if (ipc__crash_at("shm-send-midcopy"))
-		_exit(99);
-	shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half, len - half);
+#ifdef IPC_TEST_HOOKS
+	if (len > 0) {  /* in two halves, to die in between */
+		size_t half = len / 2;
+
+		shm_put(p, ring, tail + SHM_RECHDR, buf, half);
+		if (ipc__crash_at("shm-send-midcopy"))
+			_exit(99);
+		shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half,
+		        len - half);
+	}
+#else
+	shm_put(p, ring, tail + SHM_RECHDR, buf, len);
+#endif
 	__atomic_store_n(shm_rstate(p, ring, tail), R_COMMITTED, __ATOMIC_RELEASE);
 	shm_notify(p, ri, EC_DATA);
 	p->done[EC_SPACE]++;
@@ -795,7 +899,8 @@ shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *
 			return -EPROTO;
 		switch (st & 7) {
 		case R_COMMITTED:
-			if (st != R_COMMITTED)
+			/* never more than we said we take (max_msg, one rule) */
+			if (st != R_COMMITTED || (uint64_t)len > p->max_msg)
 				return -EPROTO;
 			*pos = rp;
 			*needp = need;
@@ -832,7 +937,6 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 	struct shm_ring *r = &p->seg->ring[ri];
 	unsigned char *ring = shm_data(p, ri);
 	uint64_t pos, need;
-	size_t half;
 	int len, rc;
 
 	/* Cheap look without the lock: nothing there at all. */
@@ -862,17 +966,25 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_DATA])
 		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu[EC_DATA], __ATOMIC_RELAXED);
 	/* The claim is visible before the read position moves past it. */
-	__atomic_store_n(&p->seg->claim[p->slot], pos | 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->seg->claim[p->slot], shm_claim_word(pos, ri), __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
 	shm_unlock(&r->clock);
 	if (ipc__crash_at("shm-recv-claimed"))
 		_exit(99);
-	half = (size_t)len / 2;
-	shm_get(p, ring, pos + SHM_RECHDR, buf, half);
-	if (ipc__crash_at("shm-recv-midcopy"))
-		_exit(99);
-	shm_get(p, ring, pos + SHM_RECHDR + half, (unsigned char *)buf + half,
-	        (size_t)len - half);
+#ifdef IPC_TEST_HOOKS
+	if (len > 0) {  /* in two halves, to stop in between */
+		size_t half = (size_t)len / 2;
+
+		shm_get(p, ring, pos + SHM_RECHDR, buf, half);
+		if (ipc__crash_at("shm-recv-midcopy"))
+			_exit(99);
+		shm_test_pause("shm-recv-midcopy");
+		shm_get(p, ring, pos + SHM_RECHDR + half, (unsigned char *)buf + half,
+		        (size_t)len - half);
+	}
+#else
+	shm_get(p, ring, pos + SHM_RECHDR, buf, (size_t)len);
+#endif
 	/* Release: our reads of the record are done before a sender that sees
 	 * the claim gone may overwrite it. */
 	__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
@@ -883,7 +995,33 @@ shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadlin
 
 /* --- waiting --- */
 
-/* Would a retry make progress? Read-only, every offset masked. */
+/* Check ring @p ri's positions without its locks. A snapshot is consistent
+ * while tail holds still, so tail is read before and after head and rpos;
+ * then head <= rpos <= tail <= head + capacity, all 8-aligned, must hold.
+ * -EPROTO (and the channel broken) when it does not; 0 also when the ring
+ * moved too fast to tell (the locked paths check it anyway). */
+static int
+shm_ring_check(struct shm_priv *p, int ri)
+{
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned n;
+
+	for (n = 0; n < 4; n++) {
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_ACQUIRE);
+
+		if (__atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) != t)
+			continue;
+		if (((t | h | rp) & 7) || h > rp || rp > t || t - h > p->cap)
+			return shm_proto(p);
+		return 0;
+	}
+	return 0;
+}
+
+/* Would a retry make progress? Read-only but for the verdict on a broken
+ * ring; every offset is checked before it is used. */
 static int
 shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 {
@@ -892,9 +1030,16 @@ shm_ready(struct shm_priv *p, int ri, int which, uint64_t need)
 
 	if (which == EC_DATA) {
 		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_SEQ_CST);
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
 
-		if (rp == __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST))
+		if (rp == t)
 			return 0;
+		/* rpos was read first, so rpos <= tail in any sane ring; an
+		 * aligned rpos keeps the state word inside the data area. */
+		if ((rp & 7) || (t & 7) || rp > t) {
+			shm_proto(p);
+			return 1;   /* the retry reports it */
+		}
 		return (__atomic_load_n(shm_rstate(p, ring, rp), __ATOMIC_SEQ_CST) & 7) != R_WRITING;
 	} else {
 		uint64_t h = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
@@ -1039,6 +1184,39 @@ shm_reap_due(struct shm_priv *p, int slept)
 	return 1;
 }
 
+/* The largest message every receiver of the other side takes: the smallest
+ * limit its attachers published (the ring's size while there is none). The
+ * cheap answer counts every slot that says it is of that side, and is kept
+ * until someone attaches; @p exact asks the kernel who is alive, so that a
+ * dead attacher's limit stops counting. */
+static uint64_t
+shm_peer_limit(struct shm_priv *p, int exact)
+{
+	struct shm_seg *seg = p->seg;
+	uint32_t other = p->side == SIDE_A ? SIDE_B : SIDE_A;
+	uint32_t at = __atomic_load_n(&seg->meta.attaches, __ATOMIC_ACQUIRE);
+	uint64_t lim = p->cap - SHM_RECHDR;
+	int ri = shm_txring(p);
+	unsigned i;
+
+	if (!exact && p->peer_max_ok && at == p->peer_max_at)
+		return p->peer_max;
+	for (i = 0; i < SHM_NSLOTS; i++) {
+		uint64_t m;
+
+		if (__atomic_load_n(&seg->slot[i].side, __ATOMIC_ACQUIRE) != other ||
+		    (exact && !shm_byte_held(p->fd, i)))
+			continue;
+		m = __atomic_load_n(&seg->ring[ri].rxmax[i], __ATOMIC_RELAXED);
+		if (m < lim)
+			lim = m;
+	}
+	p->peer_max = lim;
+	p->peer_max_at = at;
+	p->peer_max_ok = 1;
+	return lim;
+}
+
 static ssize_t
 shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 {
@@ -1049,7 +1227,7 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 
 	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
 		return rc;
-	if (len > p->max_msg)
+	if (len > shm_peer_limit(p, 0) && len > shm_peer_limit(p, 1))
 		return -EMSGSIZE;
 	for (;;) {
 		/* Taken before the liveness look: a departure after it makes
@@ -1063,6 +1241,8 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 		n = shm_try_send(ch, buf, len, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
+		if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0)
+			return rc;  /* a look while waiting found the segment broken */
 		if (!reap && shm_reap_due(p, slept)) {
 			reap = 1;   /* free what dead readers held, then retry */
 			continue;
@@ -1158,6 +1338,8 @@ shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms
 		n = shm_try_recv(ch, buf, cap, peek, deadline, reap);
 		if (n != SHM_BLOCKED)
 			return n;
+		if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0)
+			return rc;  /* a look while waiting found the segment broken */
 		if (!reap && shm_reap_due(p, slept)) {
 			reap = 1;   /* skip records of writers that died, then retry */
 			continue;
@@ -1230,8 +1412,11 @@ shm_ring_bells(struct shm_priv *p, int r)
 	struct sockaddr_un sa;
 	socklen_t salen;
 	unsigned i;
-	int s = -1;
 
+	/* The socket was made at open: ringing never needs a new descriptor,
+	 * so a process out of them (EMFILE) cannot lose a doorbell. */
+	if (p->bellout < 0)
+		return;
 	for (i = 0; i < SHM_NSLOTS; i++) {
 		struct shm_slot *sl = &p->seg->slot[i];
 
@@ -1241,13 +1426,10 @@ shm_ring_bells(struct shm_priv *p, int r)
 		if (!__atomic_exchange_n(&sl->bell, 0, __ATOMIC_ACQ_REL))
 			continue;
 		__atomic_fetch_sub(&p->seg->ring[r].ec[EC_DATA].pollers, 1, __ATOMIC_SEQ_CST);
-		if (s < 0 && (s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-			return;
 		shm_bell_addr(p, i, __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE), &sa, &salen);
-		sendto(s, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+		sendto(p->bellout, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		       salen);
 	}
-	if (s >= 0)
-		close(s);
 }
 
 static int
@@ -1261,6 +1443,9 @@ shm_fd(const ipc_channel *cch)
 	int rc;
 
 	if ((rc = shm_enter(ch, EC_DATA)) < 0)
+		return rc;
+	/* ipc_poll() asks for the descriptor each time: look at both rings */
+	if ((rc = shm_ring_check(p, 0)) < 0 || (rc = shm_ring_check(p, 1)) < 0)
 		return rc;
 	if (p->epfd >= 0)
 		return p->epfd;
@@ -1299,6 +1484,8 @@ shm_pending(const ipc_channel *ch)
 
 	if (!p->seg || __atomic_load_n(&p->broken, __ATOMIC_RELAXED))
 		return p->seg != NULL;
+	if (shm_ring_check(p, shm_rxring(p)) < 0)
+		return 1;   /* the receive reports it */
 	m = &p->seg->meta;
 	other = p->side == SIDE_A ? SIDE_B : SIDE_A;
 	if (shm_ready(p, shm_rxring(p), EC_DATA, 0))
@@ -1332,52 +1519,76 @@ shm_same_object(const char *name, int fd)
 	return same;
 }
 
-/* The name exists: remove it when it is one of ours (or empty) and whoever
- * made it is gone (no side-A attacher holds its lock), else -EEXIST: a live
- * channel, or an object some other program made. 0 means "try again". */
+/* Is @p m the header of a libipc segment of @p size bytes? */
+static int
+shm_meta_ok(const struct shm_meta *m, uint64_t size)
+{
+	return m->version == SHM_VERSION && m->hdr_size == SHM_HDR && m->nslots == SHM_NSLOTS &&
+	       m->capacity >= SHM_MIN_CAP && m->capacity <= SHM_MAX_CAP &&
+	       !(m->capacity & (m->capacity - 1)) && m->total == SHM_HDR + 2 * m->capacity &&
+	       size == m->total;
+}
+
+/* The name exists. Remove it only when it is provably a libipc channel
+ * nobody runs any more: a regular file of our uid, of a libipc size, whose
+ * header is ours (published, or written in full by a creator that died just
+ * before publishing it), and whose creator and every other side-A attacher
+ * are dead (their locks are free). Anything else is -EEXIST and left alone:
+ * another program's object, a FIFO, and also an empty or all-zero object,
+ * which a creator that died before writing its header would leave, but which
+ * cannot be told from someone else's. 0 means "try again". */
 static int
 shm_take_stale(const char *name)
 {
 	struct shm_seg *seg;
+	struct shm_meta m;
 	struct stat st;
 	int fd, rc = 0;
 	unsigned i;
 
-	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -EEXIST;
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_size < (off_t)(SHM_HDR + 2 * SHM_MIN_CAP) ||
+	    st.st_size > (off_t)(SHM_HDR + 2 * (uint64_t)SHM_MAX_CAP) ||
 	    shm_byte_lock(fd, 0, F_OFD_SETLK, F_WRLCK) < 0) {
 		close(fd);
 		return -EEXIST;
 	}
-	if (st.st_size > 0 && st.st_size < (off_t)SHM_HDR)
-		rc = -EEXIST;   /* not one of ours: leave it alone */
-	if (st.st_size >= (off_t)SHM_HDR) {
-		uint32_t magic, version, hdr;
-
-		seg = mmap(NULL, SHM_HDR, PROT_READ, MAP_SHARED, fd, 0);
-		if (seg == MAP_FAILED) {
-			close(fd);
-			return -EEXIST;
-		}
-		/* Ours, or one whose creator died before publishing it. */
-		magic = __atomic_load_n(&seg->meta.magic, __ATOMIC_ACQUIRE);
-		version = seg->meta.version;
-		hdr = seg->meta.hdr_size;
-		if (!(magic == SHM_MAGIC || (magic == 0 && (version == 0 || version == SHM_VERSION) &&
-		                             (hdr == 0 || hdr == SHM_HDR))))
-			rc = -EEXIST;
-		for (i = 1; i < SHM_NSLOTS && rc == 0; i++)
-			if (__atomic_load_n(&seg->slot[i].side, __ATOMIC_ACQUIRE) == SIDE_A &&
-			    shm_byte_held(fd, i))
-				rc = -EEXIST;
-		munmap(seg, SHM_HDR);
+	seg = mmap(NULL, SHM_HDR, PROT_READ, MAP_SHARED, fd, 0);
+	if (seg == MAP_FAILED) {
+		close(fd);
+		return -EEXIST;
 	}
+	m.magic = __atomic_load_n(&seg->meta.magic, __ATOMIC_ACQUIRE);
+	memcpy((char *)&m + sizeof(m.magic), (char *)&seg->meta + sizeof(m.magic),
+	       sizeof(m) - sizeof(m.magic));
+	if ((m.magic != SHM_MAGIC && m.magic != 0) || !shm_meta_ok(&m, (uint64_t)st.st_size))
+		rc = -EEXIST;
+	for (i = 1; i < SHM_NSLOTS && rc == 0; i++)
+		if (__atomic_load_n(&seg->slot[i].side, __ATOMIC_ACQUIRE) == SIDE_A &&
+		    shm_byte_held(fd, i))
+			rc = -EEXIST;
+	munmap(seg, SHM_HDR);
 	if (rc == 0 && shm_same_object(name, fd))
 		shm_unlink(name);
 	close(fd);
 	return rc;
+}
+
+/* The largest message we take, published in our slot's entry of the ring
+ * we receive on. Without an explicit max_msg, half the ring (1 MiB with the
+ * default capacity); an explicit one may go up to the whole ring. */
+static void
+shm_set_max(struct shm_priv *p, const ipc_options *opt)
+{
+	uint64_t whole = p->cap - SHM_RECHDR;
+
+	if (opt->max_msg == IPC__DEFAULT_MAX_MSG)
+		p->max_msg = p->cap / 2;
+	else
+		p->max_msg = opt->max_msg < whole ? opt->max_msg : whole;
 }
 
 static uint64_t
@@ -1392,6 +1603,37 @@ shm_random(void)
 		close(fd);
 	}
 	return v ^ (uint64_t)ipc__now_ns() ^ (uint64_t)getpid() << 32;
+}
+
+static size_t
+shm_page(void)
+{
+	long n = sysconf(_SC_PAGESIZE);
+
+	return n > 0 ? (size_t)n : 4096;
+}
+
+/* Map the segment with a PROT_NONE guard page after it: an access past the
+ * end faults instead of reading whatever was mapped there. Page tables are
+ * filled now, so no page fault comes in the middle of a message. */
+static int
+shm_map(struct shm_priv *p, size_t total)
+{
+	size_t guard = shm_page();
+	void *at = mmap(NULL, total + guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (at == MAP_FAILED)
+		return -errno;
+	if (mmap(at, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+	         p->fd, 0) == MAP_FAILED) {
+		int rc = -errno;
+
+		munmap(at, total + guard);
+		return rc;
+	}
+	p->seg = at;
+	p->size = total;
+	return 0;
 }
 
 static int
@@ -1430,15 +1672,12 @@ shm_create(ipc_channel *ch, const ipc_options *opt)
 		return -errno;
 	if ((rc = posix_fallocate(p->fd, 0, (off_t)total)) != 0)
 		return -rc;
-	p->seg = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-	              p->fd, 0);
-	if (p->seg == MAP_FAILED) {
-		p->seg = NULL;
-		return -errno;
-	}
-	p->size = total;
+	if ((rc = shm_map(p, total)) < 0)
+		return rc;
 	p->cap = cap;
 	p->mask = cap - 1;
+	shm_set_max(p, opt);
+	p->seg->ring[1].rxmax[0] = (uint32_t)p->max_msg;
 	p->seg->meta.version = SHM_VERSION;
 	p->seg->meta.hdr_size = SHM_HDR;
 	p->seg->meta.nslots = SHM_NSLOTS;
@@ -1520,21 +1759,13 @@ shm_attach(ipc_channel *ch, const ipc_options *opt)
 	}
 	memcpy(&m, &hdr->meta, sizeof(m));
 	munmap(hdr, SHM_HDR);
-	if (m.version != SHM_VERSION || m.hdr_size != SHM_HDR || m.nslots != SHM_NSLOTS ||
-	    m.capacity < SHM_MIN_CAP || m.capacity > SHM_MAX_CAP ||
-	    (m.capacity & (m.capacity - 1)) || m.total != SHM_HDR + 2 * m.capacity ||
-	    fstat(p->fd, &st) < 0 || (uint64_t)st.st_size != m.total)
+	if (fstat(p->fd, &st) < 0 || !shm_meta_ok(&m, (uint64_t)st.st_size))
 		return -EPROTO;
-	/* Page tables filled now: no page fault in the middle of a message. */
-	p->seg = mmap(NULL, (size_t)m.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-	              p->fd, 0);
-	if (p->seg == MAP_FAILED) {
-		p->seg = NULL;
-		return -errno;
-	}
-	p->size = (size_t)m.total;
+	if ((rc = shm_map(p, (size_t)m.total)) < 0)
+		return rc;
 	p->cap = m.capacity;
 	p->mask = m.capacity - 1;
+	shm_set_max(p, opt);
 	if ((rc = shm_claim_slot(p, SIDE_B, 1)) < 0)
 		return rc;
 	/* Event loops on side A look at their peers again: watch this one. */
@@ -1544,18 +1775,6 @@ shm_attach(ipc_channel *ch, const ipc_options *opt)
 	return 0;
 }
 
-/* Without an explicit max_msg, a message may take a quarter of the ring, so
- * that several stay in flight; an explicit one may go up to the whole ring. */
-static void
-shm_set_max(struct shm_priv *p, const ipc_options *opt)
-{
-	uint64_t whole = p->cap - SHM_RECHDR;
-
-	if (opt->max_msg == IPC__DEFAULT_MAX_MSG)
-		p->max_msg = p->cap / 4;
-	else
-		p->max_msg = opt->max_msg < whole ? opt->max_msg : whole;
-}
 
 static int
 shm_ncpus(void)
@@ -1573,6 +1792,7 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 
 	p->fd = -1;
 	p->bellfd = -1;
+	p->bellout = -1;
 	p->epfd = -1;
 	for (rc = 0; rc < (int)SHM_NSLOTS; rc++)
 		p->pidfd[rc] = -1;
@@ -1589,15 +1809,18 @@ shm_open_ch(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt
 	p->cpu[0] = p->cpu[1] = -1;
 	p->spin[0] = p->spin[1] = p->spin_max;
 	p->wait_ns = SHM_WAIT_NS;
-	/* Test-only: lengthen the sleeps so that a lost wake-up shows as a
-	 * timeout instead of being covered by the periodic liveness check. */
+#ifdef IPC_TEST_HOOKS
+	/* Test builds only: lengthen the sleeps so that a lost wake-up shows
+	 * as a timeout instead of being covered by the liveness re-check. */
 	if (getenv("IPC_SHM_TEST_WAIT_MS"))
 		p->wait_ns = atoll(getenv("IPC_SHM_TEST_WAIT_MS")) * 1000000;
 	if (p->wait_ns <= 0)
 		p->wait_ns = SHM_WAIT_NS;
+#endif
+	if ((p->bellout = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
 	rc = flags & IPC_CREATE ? shm_create(ch, opt) : shm_attach(ch, opt);
 	if (rc == 0) {
-		shm_set_max(p, opt);
 		pthread_mutex_lock(&shm_list_lock);
 		p->next = shm_list;
 		shm_list = p;
@@ -1627,16 +1850,19 @@ shm_close(ipc_channel *ch)
 	}
 	/* The slot belongs to the process that claimed it: the opener, or a
 	 * forked child (see shm_fork_prepare). A child that could not get one
-	 * shares the parent's slot and leaves it alone. */
+	 * has none (slot -1). */
 	if (p->seg && p->slot >= 0 && p->slot_pid == getpid())
 		shm_release_slot(p);
 	if (p->created && own && p->fd >= 0 && shm_same_object(p->name, p->fd))
 		shm_unlink(p->name);
 	if (p->seg)
-		munmap(p->seg, p->size ? p->size : SHM_HDR);
+		munmap(p->seg, p->size + shm_page());
 	if (p->fd >= 0)
 		close(p->fd);
 	shm_drop_events(p);
+	if (p->bellout >= 0)
+		close(p->bellout);
+	p->bellout = -1;
 	free(p->name);
 	p->seg = NULL;
 	p->fd = -1;
