@@ -213,12 +213,12 @@ tls_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 /* -------------------------------------------------------------- listener */
 
 static int
-tls_wrap_start(void *arg, int fd, struct ipc__bytes **io)
+tls_wrap_start(void *arg, int fd, int flags, struct ipc__bytes **io)
 {
 	struct tls_bytes *t;
 	int rc;
 
-	if ((rc = tls_bytes_new(&t, arg, fd, NULL, 1, 0)) < 0)
+	if ((rc = tls_bytes_new(&t, arg, fd, NULL, 1, flags & IPC_RAW)) < 0)
 		return rc;
 	*io = &t->base;
 	return 0;
