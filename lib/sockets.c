@@ -475,7 +475,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 	}
 	if (sl->wrap) {
 		/* The layer's handshake first; our hello goes through it. */
-		int rc = sl->wrap->start(sl->wrap_arg, fd, &io);
+		int rc = sl->wrap->start(sl->wrap_arg, fd, sl->flags, &io);
 
 		if (rc < 0) {
 			close(fd);
