@@ -52,7 +52,6 @@ ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,
 	ch->flags = flags;
 	ch->owner = getpid();
 	ch->opt = *opt;
-	ch->st.rfd = ch->st.wfd = -1;
 	ch->priv = drv->priv_size ? (void *)(ch + 1) : NULL;
 	ch->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ch->wakefd < 0) {

@@ -125,20 +125,16 @@ ipc__sock_listener_fd(const ipc_listener *l)
 static int
 attach(ipc_channel *ch, int fd, uint32_t peer_max)
 {
-	int rc = ipc__stream_init(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
+	int rc = ipc__stream_init_fd(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
 
 	if (rc < 0) {
 		close(fd);      /* on failure the stream layer did not take it */
 		return rc;
 	}
-	if (!(ch->flags & IPC_RAW)) {
-		/* The hellos are exchanged: the stream layer must not repeat
-		 * them, and a message the peer would refuse is not sent. */
-		ch->st.hello_out = 1;
-		ch->st.hello_in = 1;
-		ch->st.peer_max = peer_max;
-		ch->st.send_limit = peer_max;
-	}
+	/* The hellos are exchanged: the framing must not repeat them, and a
+	 * message the peer would refuse is not sent. */
+	if (!(ch->flags & IPC_RAW))
+		ipc__stream_set_peer(ch, peer_max);
 	return 0;
 }
 

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "ipc-private.h"
+#include "stream.h"
 
 #define IPC__SOCK_PENDING_MAX 64     /* handshakes in flight per listener */
 #define IPC__SOCK_HELLO_MS    1500   /* a peer's hello must arrive within this */

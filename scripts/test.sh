@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite in several builds, one function each: plain,
 # AddressSanitizer + UndefinedBehaviorSanitizer, ThreadSanitizer, and the
-# conformance suite under valgrind (memcheck) on the plain build. Installs
+# conformance suite under valgrind (memcheck) on the plain build, then the
+# real fuzzers for a bounded time each when clang is here. Installs
 # missing Debian packages first (scripts/deps.sh). Extra arguments go to
 # every `meson test` run (e.g. --suite examples). Exits non-zero if any run
 # fails; prints what each step cost at the end. Every build has the
@@ -14,6 +15,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 . ./scripts/deps.sh
 ipc_deps_install || exit 1
+ipc_deps_install $IPC_FUZZ_DEPS || echo "deps: no clang: the real fuzzers will be skipped"
 
 status=0
 failed=""
@@ -124,10 +126,18 @@ build_valgrind()
 	meson test -C build-test --setup=valgrind --print-errorlogs --suite conformance "$@"
 }
 
+# The real fuzzers, each for a bounded time, when clang is here
+# (scripts/fuzz.sh); leak checking as the ASan build found it works.
+run_fuzzers()
+{
+	IPC_FUZZ_LEAKS=${leaks:-1} sh scripts/fuzz.sh
+}
+
 step "plain build (build-test)" build_plain "$@"
 step "sanitizer build (build-asan: address,undefined)" build_asan "$@"
 step "thread sanitizer build (build-tsan)" build_tsan "$@"
 step "valgrind: conformance suite on build-test" build_valgrind "$@"
+step "fuzzers (scripts/fuzz.sh)" run_fuzzers
 
 echo "== cost of each step (wall clock):"
 printf '%s' "$costs"

@@ -254,7 +254,7 @@ START_TEST(conf_sizes_across_fork)
 
 	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
 	a.tx = tx;
-	a.max = is_stream() ? 16u << 20 : 256u << 10;   /* the default max_msg */
+	a.max = is_stream() ? 16u << 20 : 1u << 20;   /* the default max_msg (shm: half its ring) */
 	sizes[3] = a.max;
 	buf = malloc(a.max + 1);
 	pid = test_fork(send_sizes, &a);

@@ -31,7 +31,7 @@ typedef struct ipc_options {
 	size_t   size;            /* sizeof(ipc_options); 0 or too small -> -EINVAL; unknown
 	                             non-zero bytes past the fields this version knows -> -E2BIG */
 	size_t   max_msg;         /* largest message accepted; default 16 MiB (shm: bounded by capacity) */
-	size_t   capacity;        /* shm ring bytes per direction; default 1 MiB */
+	size_t   capacity;        /* shm ring bytes per direction; default 2 MiB */
 	unsigned mode;            /* exact permissions of created FIFOs, shm objects and unix socket
 	                             files, applied with fchmod (never through umask); default 0600 */
 	int      open_timeout_ms; /* connect / FIFO rendezvous / shm attach; default (0): wait

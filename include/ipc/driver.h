@@ -12,6 +12,15 @@ extern "C" {
 /** Bumped whenever struct ipc_driver changes incompatibly. */
 #define IPC_DRIVER_ABI 1
 
+/** What ipc_poll() waits on for one channel; filled by the driver's poll op. */
+struct ipc_poll_wait {
+	int   fd[2];        /* descriptors to poll(2), -1 when unused */
+	short events[2];    /* poll(2) events (POLLIN, POLLOUT) asked of each */
+	int   recheck;      /* 0: the descriptors' POLLIN/POLLOUT/POLLHUP/POLLERR are
+	                       the channel's; 1: they only say "something changed",
+	                       and ipc_poll() asks the poll op again for the truth */
+};
+
 struct ipc_driver {
 	unsigned    abi;        /* IPC_DRIVER_ABI: first, so the struct can grow */
 	const char *scheme;     /* "fifo", "tcp" ...: letters, digits, '+', '-', '.' */
@@ -50,6 +59,12 @@ struct ipc_driver {
 	void    (*listener_close)(ipc_listener *l);
 	/* May be NULL (-EOPNOTSUPP). */
 	int     (*peer_cred)(const ipc_channel *ch, struct ipc_peer *out);
+	/* May be NULL: ipc_poll() then polls fd() for POLLIN / POLLOUT as asked
+	 * and adds pending(). Otherwise: fill @p w with what to wait on for
+	 * @p events (IPC_POLLIN, IPC_POLLOUT; only directions the channel has)
+	 * and return which of them hold already from state the descriptors do
+	 * not show. Never blocks; called before every wait of ipc_poll(). */
+	short   (*poll)(ipc_channel *ch, short events, struct ipc_poll_wait *w);
 };
 
 /**

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "../ipc-private.h"
+#include "../stream.h"
 
 static int
 pipe_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
@@ -21,12 +21,14 @@ pipe_close(ipc_channel *ch)
 const struct ipc_driver ipc__drv_pipe = {
 	.abi       = IPC_DRIVER_ABI,
 	.scheme    = "pipe",
+	.priv_size = sizeof(struct ipc__framing *),
 	.open      = pipe_open,
 	.send      = ipc__stream_send,
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
 	.pending   = ipc__stream_pending,
+	.poll      = ipc__stream_poll,
 	.close     = pipe_close,
 };
 
@@ -46,10 +48,10 @@ ipc_pipe(ipc_channel *ends[2], int flags)
 	if ((rc = ipc__channel_new(&r, &ipc__drv_pipe, IPC_RECV | flags, &o)) < 0 ||
 	    (rc = ipc__channel_new(&w, &ipc__drv_pipe, IPC_SEND | flags, &o)) < 0)
 		goto fail;
-	if ((rc = ipc__stream_init(r, fds[0], IPC__FD_NONBLOCK, -1, 0)) < 0)
+	if ((rc = ipc__stream_init_fd(r, fds[0], IPC__FD_NONBLOCK, -1, 0)) < 0)
 		goto fail;
 	fds[0] = -1;        /* the channel owns it now */
-	if ((rc = ipc__stream_init(w, -1, 0, fds[1], IPC__FD_NONBLOCK)) < 0)
+	if ((rc = ipc__stream_init_fd(w, -1, 0, fds[1], IPC__FD_NONBLOCK)) < 0)
 		goto fail;
 	ends[0] = r;
 	ends[1] = w;

@@ -245,6 +245,7 @@ const struct ipc_driver ipc__drv_tcp = {
 	.recv_size = ipc__stream_recv_size,
 	.fd = ipc__stream_fd,
 	.pending = ipc__stream_pending,
+	.poll = ipc__stream_poll,
 	.close = ipc__stream_close,
 	.listen = tcp_listen,
 	.accept = ipc__sock_accept,

@@ -166,9 +166,7 @@ unix_peer_cred(const ipc_channel *ch, struct ipc_peer *out)
 	struct ucred uc;
 	int rc;
 
-	if (ch->st.rfd < 0)
-		return -ENOTCONN;
-	if ((rc = unix_cred(ch->st.rfd, &uc)) < 0)
+	if ((rc = unix_cred(ipc__stream_fd(ch), &uc)) < 0)
 		return rc;
 	out->pid = uc.pid;
 	out->uid = uc.uid;
@@ -295,6 +293,7 @@ const struct ipc_driver ipc__drv_unix = {
 	.recv_size = ipc__stream_recv_size,
 	.fd = ipc__stream_fd,
 	.pending = ipc__stream_pending,
+	.poll = ipc__stream_poll,
 	.close = ipc__stream_close,
 	.listen = unix_listen,
 	.accept = ipc__sock_accept,
