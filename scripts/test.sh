@@ -1,8 +1,8 @@
 #!/bin/sh
-# The whole test suite in several builds, one function each: plain,
-# AddressSanitizer + UndefinedBehaviorSanitizer, ThreadSanitizer, and the
-# conformance suite under valgrind (memcheck) on the plain build, then the
-# real fuzzers for a bounded time each when clang is here. Installs
+# The whole test suite in several builds, one function each: a release build
+# checked for test hooks, plain, AddressSanitizer + UndefinedBehaviorSanitizer,
+# ThreadSanitizer, the conformance suite under valgrind (memcheck) on the
+# plain build, and the real fuzzers for a bounded time (with clang). Installs
 # missing Debian packages first (scripts/deps.sh). Extra arguments go to
 # every `meson test` run (e.g. --suite examples). Exits non-zero if any run
 # fails; prints what each step cost at the end. Every build has the
@@ -126,18 +126,26 @@ build_valgrind()
 	meson test -C build-test --setup=valgrind --print-errorlogs --suite conformance "$@"
 }
 
-# The real fuzzers, each for a bounded time, when clang is here
-# (scripts/fuzz.sh); leak checking as the ASan build found it works.
-run_fuzzers()
+# The release build, as the quick start makes it: no test hooks in it.
+build_release()
+{
+	ipc_meson_setup build-release --buildtype=release -Dtests=disabled \
+		-Dexamples_test=false > /dev/null && ninja -C build-release > /dev/null &&
+		meson test -C build-release --print-errorlogs test-hooks symbols-headers
+}
+
+# The real fuzzers, each for a bounded time, when clang is here (scripts/fuzz.sh).
+build_fuzz()
 {
 	IPC_FUZZ_LEAKS=${leaks:-1} sh scripts/fuzz.sh
 }
 
+step "release build (build-release): no test hooks" build_release
 step "plain build (build-test)" build_plain "$@"
 step "sanitizer build (build-asan: address,undefined)" build_asan "$@"
 step "thread sanitizer build (build-tsan)" build_tsan "$@"
 step "valgrind: conformance suite on build-test" build_valgrind "$@"
-step "fuzzers (scripts/fuzz.sh)" run_fuzzers
+step "fuzzers (build-fuzz)" build_fuzz
 
 echo "== cost of each step (wall clock):"
 printf '%s' "$costs"

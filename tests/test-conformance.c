@@ -27,10 +27,23 @@ struct stream_arg {
 	uint32_t count;
 };
 
+/* A framed byte stream (every built-in transport but shm); the others
+ * (shm, the tests' own seqpacket driver) carry messages natively. */
 static int
 is_stream(void)
 {
-	return strcmp(scheme, "shm") != 0;
+	return strcmp(scheme, "shm") != 0 && strcmp(scheme, "seqpacket") != 0;
+}
+
+/* The largest message the transport carries with default options. */
+static size_t
+default_max(void)
+{
+	if (strcmp(scheme, "shm") == 0)
+		return 1u << 20;        /* half the 2 MiB ring (ipc-shm(7)) */
+	if (strcmp(scheme, "seqpacket") == 0)
+		return 128u << 10;      /* one datagram within the socket buffer */
+	return 16u << 20;
 }
 
 /* A message whose bytes depend on its sequence number and size. */
@@ -254,7 +267,7 @@ START_TEST(conf_sizes_across_fork)
 
 	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
 	a.tx = tx;
-	a.max = is_stream() ? 16u << 20 : 1u << 20;   /* the default max_msg (shm: half its ring) */
+	a.max = default_max();
 	sizes[3] = a.max;
 	buf = malloc(a.max + 1);
 	pid = test_fork(send_sizes, &a);
@@ -1002,5 +1015,10 @@ main(int argc, char **argv)
 	scheme = argv[1];
 	if (hooks)
 		test_need_hooks("crash points and the forced signal-mask guard");
+	if (strcmp(scheme, "tls") == 0) {
+		if (!test_have_listener("tls+tcp://127.0.0.1:0"))
+			test_skip("libipc has no tls+tcp:// driver");
+		test_tls_certs();       /* once, before the cases fork */
+	}
 	return test_run(conformance_suite(hooks));
 }

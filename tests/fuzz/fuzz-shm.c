@@ -40,12 +40,13 @@
 
 /* Offsets in the segment layout of shm.c (doc/ipc-shm.7): ring control
  * blocks at 512 and 1024 (plock +0, tail +8, head +16, clock +64, rpos +72,
- * data epoch/waiters +128/+132, space epoch/waiters +192/+196), claim words
+ * data epoch/waiters +128/+132, space epoch/waiters +192/+196, the
+ * receivers' max_msg by slot from +256), claim words
  * from 1536, attacher slots of 32 bytes from 2048 (side +0, gen +4, bell +28),
  * meta: live[B] at 52, departs at 64. A scribbler needs no such map (op 4
  * writes anywhere), but it lets the fuzzer hit each field in one step. */
 static const unsigned fields[16] = {
-	512 + 0, 512 + 8, 512 + 16, 512 + 64, 512 + 72, 512 + 128, 512 + 132, 2048 + 32,
+	512 + 0, 512 + 8, 512 + 16, 512 + 64, 512 + 72, 512 + 128, 512 + 256 + 4, 2048 + 32,
 	1024 + 0, 1024 + 8, 1024 + 16, 1024 + 64, 1024 + 72, 1024 + 196, 1536 + 8, 52,
 };
 static const unsigned field_width[16] = {
@@ -279,6 +280,8 @@ op(struct run *r, struct fz *f)
 		break;
 	case 7:
 		n = ipc_fd(r->ch[s]);
+		if (n < 0)
+			check_any(r, (int)s, n, 0, "ipc_fd");
 		FZ_ASSERT(n >= 0 || n == -EPROTO, "ipc_fd: %zd", n);
 		break;
 	case 8:

@@ -317,6 +317,8 @@ seed('shm', 'scribble-claim', bytes([0]) + m_send(A, 1000) * 4 + m_field(14, 409
 seed('shm', 'scribble-meta-then-reattach', bytes([0]) + m_poke(16, 3, 12345) + M_REATTACH +
      m_send(A, 1) + m_recv(B, 6))
 seed('shm', 'scribble-magic-then-reattach', bytes([CAP8K]) + m_poke(0, 2, 0) + M_REATTACH + m_send(A, 1))
+seed('shm', 'scribble-receiver-limit', bytes([0]) + m_field(6, 1) + m_send(A, 100) + m_recv(B, 6) +
+     m_field(6, 0xffffffff) + m_send(A, 3000) + m_recv(B, 6))
 seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
      m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
 

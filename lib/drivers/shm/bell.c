@@ -150,9 +150,8 @@ ipc__shm_ring_bells(struct shm_priv *p, int r)
 }
 
 int
-ipc__shm_fd(const ipc_channel *cch)
+ipc__shm_fd(ipc_channel *ch)
 {
-	ipc_channel *ch = (ipc_channel *)cch;
 	struct shm_priv *p = ch->priv;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_un sa;

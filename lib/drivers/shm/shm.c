@@ -210,6 +210,7 @@ shm_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_shm = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "shm",
 	.priv_size = sizeof(struct shm_priv),
 	.open      = shm_open_ch,

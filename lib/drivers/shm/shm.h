@@ -246,6 +246,6 @@ int ipc__shm_reap_due(struct shm_priv *p, int slept);
 void ipc__shm_drop_events(struct shm_priv *p);
 int ipc__shm_rearm(struct shm_priv *p);
 void ipc__shm_ring_bells(struct shm_priv *p, int r);
-int ipc__shm_fd(const ipc_channel *cch);
+int ipc__shm_fd(ipc_channel *ch);
 
 #endif
