@@ -295,6 +295,8 @@ const struct ipc_driver ipc__drv_tls = {
 	.scheme = "tls+tcp",
 	.priv_size = sizeof(struct tls_chan) > sizeof(struct tls_lst) ?
 	             sizeof(struct tls_chan) : sizeof(struct tls_lst),
+	/* tcp's listener state lives in the listener's own room */
+	.listener_priv_size = sizeof(struct ipc__sock_listener),
 	.open = tls_open,
 	.send = ipc__stream_send,
 	.recv = ipc__stream_recv,
