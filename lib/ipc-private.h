@@ -43,6 +43,7 @@ struct ipc_listener {
 	const struct ipc_driver *drv;
 	int         flags;
 	pid_t       owner;
+	atomic_int  shut;           /* ipc_listener_shutdown(): accept answers IPC_EOF */
 	ipc_options opt;
 	void       *priv;
 };
@@ -68,7 +69,6 @@ void ipc__channel_free(ipc_channel *ch);
 int64_t ipc__now_ns(void);
 int     ipc__deadline_ms(long long deadline_ns);  /* poll(2) timeout left: -1, 0.. */
 int     ipc__expired(long long deadline_ns);       /* -EAGAIN / -ETIMEDOUT, or 0 */
-int     ipc__set_cloexec_nonblock(int fd);
 void    ipc__pipe_grow(int fd);
 
 /* framing.c */

@@ -6,7 +6,8 @@
 #include <ipc/ipc.h>
 #include <sys/types.h>
 
-/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages. */
+/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages (and
+ * under valgrind a tenth of them). */
 long test_scale(long n);
 
 /* A fresh mkdtemp() directory for this test (removed by the fixture). */
@@ -73,5 +74,12 @@ int test_have_hooks(void);
 /* For a run made only of cases that need the hooks: exit 77 saying so (and
  * what is skipped) when the library has none. */
 void test_need_hooks(const char *what);
+
+/* Non-zero when this process runs under valgrind (RUNNING_ON_VALGRIND where
+ * valgrind/valgrind.h was found, else IPC_TEST_VALGRIND, which meson test
+ * --setup=valgrind sets). */
+int test_under_valgrind(void);
+/* Exit 77 saying why when under valgrind: for a run that cannot work there. */
+void test_skip_under_valgrind(const char *why);
 
 #endif

@@ -161,7 +161,7 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 	ipc_channel *ch[128];
 	struct pollfd p[129];
 	int64_t end = now_ms() + ms;
-	int n = 0, i, rc;
+	int n = 0, i, rc, polled;
 	ipc_channel *c;
 	ssize_t r;
 
@@ -172,10 +172,11 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 			p[i + 1] = (struct pollfd){ .fd = ipc_fd(ch[i]), .events = POLLIN };
 		rc = poll(p, (nfds_t)n + 1, 100);
 		ck_assert_int_ge(rc, 0);
+		polled = n;     /* channels accepted below have no revents yet */
 		if (p[0].revents)
 			while (n < 128 && ipc_accept(l, &c, 0) == 0)
 				ch[n++] = c;
-		for (i = n - 1; i >= 0; i--) {
+		for (i = polled - 1; i >= 0; i--) {
 			if (!p[i + 1].revents)
 				continue;
 			for (;;) {
@@ -590,7 +591,15 @@ accept_emfile(void *p)
 
 START_TEST(sock_accept_emfile)
 {
-	ipc_listener *l = make_listener(0);
+	ipc_listener *l;
+
+	if (test_under_valgrind()) {
+		/* valgrind keeps descriptors of its own above the limit: the
+		 * child's setrlimit cannot work there. */
+		printf("sock_accept_emfile: under valgrind, skipped\n");
+		return;
+	}
+	l = make_listener(0);
 
 	ck_assert_int_eq(test_wait(test_fork(accept_emfile, l), 90000), 0);
 	ipc_listener_close(l);
@@ -961,7 +970,7 @@ ns_server(void *p)
 	struct client_arg *a = p;
 	ipc_listener *l;
 	ipc_channel *c;
-	char u[80];
+	char u[80] = "";        /* all 80 bytes go down the pipe */
 	static unsigned char buf[70000];
 	ssize_t n;
 	uint32_t i;

@@ -119,6 +119,7 @@ fd_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fd = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fd",
 	.priv_size = sizeof(struct ipc__framing *),
 	.open      = fd_open,
@@ -126,7 +127,7 @@ const struct ipc_driver ipc__drv_fd = {
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
 	.poll      = ipc__stream_poll,
 	.close     = fd_close,
 };

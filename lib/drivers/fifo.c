@@ -149,6 +149,7 @@ fifo_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fifo = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fifo",
 	.priv_size = sizeof(struct fifo_priv),
 	.open      = fifo_open,
@@ -156,7 +157,7 @@ const struct ipc_driver ipc__drv_fifo = {
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
 	.poll      = ipc__stream_poll,
 	.close     = fifo_close,
 };
