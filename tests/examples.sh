@@ -52,7 +52,11 @@ export IPCAT
 
 # Only the staged ipc.pc: PKG_CONFIG_LIBDIR replaces the default search
 # path, so a copy installed in /usr/local earlier cannot be picked up.
-export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="$pcdir"
+# The system's own directories (never /usr/local) come after it, for what
+# ipc.pc requires privately (libssl, libcrypto with TLS).
+sys_pc=$(pkg-config --variable pc_path pkg-config | tr ':' '\n' | grep -v '^/usr/local' |
+	tr '\n' ':')
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="$pcdir:${sys_pc%:}"
 export PKG_CONFIG_SYSROOT_DIR="$stage"
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
