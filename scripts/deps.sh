@@ -1,7 +1,7 @@
 # Sourced by scripts/quickstart.sh and scripts/test.sh: the one place that
 # installs what libipc needs on Debian 12, and only what is missing.
 
-IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2"
+IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2 python3-dev"
 
 # Run a command as root: directly, or through sudo when we are not root.
 ipc_as_root()
