@@ -11,7 +11,7 @@
  * the signal flag Python's C handler sets is looked at in time: Ctrl-C
  * raises KeyboardInterrupt within one slice. The library retries EINTR by
  * itself, so a slice is the only way the flag is seen. */
-#define IPCPY_SLICE_MS 50
+#define IPCPY_SLICE_MS 25
 
 /* What a call may wait for, from a Python timeout: deadline -1 forever,
  * 0 never blocks, else an absolute CLOCK_MONOTONIC time in ns. */
