@@ -28,7 +28,7 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	self->ch = ch;
 	self->flags = flags;
 	self->weakrefs = NULL;
-	self->send_lock.lk = self->recv_lock.lk = NULL;
+	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
 	self->name = name;
 	if (ipcpy_lock_init(&self->send_lock) < 0 || ipcpy_lock_init(&self->recv_lock) < 0) {
@@ -129,7 +129,13 @@ channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 		x.ch = self->ch;
 		x.buf = view.buf;
 		x.len = (size_t)view.len;
-		rc = ipcpy_block(&w, send_call, &x);
+		/* A small message that fits now goes out without dropping the
+		 * GIL: that costs more than the send itself. */
+		rc = -EAGAIN;
+		if (x.len < NOGIL_COPY)
+			rc = ipc_send(x.ch, x.buf, x.len, 0);
+		if (rc == -EAGAIN && w.deadline != 0)
+			rc = ipcpy_block(&w, send_call, &x);
 	}
 	ipcpy_lock_release(&self->send_lock);
 	PyBuffer_Release(&view);
@@ -147,7 +153,10 @@ recv_framed(ipcpy_Channel *self, struct ipcpy_wait *w)
 	long long n, r;
 
 	for (;;) {
-		n = ipcpy_block(w, recv_size_call, self->ch);
+		/* A message already there is taken without dropping the GIL. */
+		n = ipc_recv_size(self->ch, 0);
+		if (n == -EAGAIN && w->deadline != 0)
+			n = ipcpy_block(w, recv_size_call, self->ch);
 		if (n < 0)
 			return ipcpy_error(n, NULL);
 		b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
@@ -294,7 +303,7 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 	/* Another thread inside send or recv: wake it (it sees EOFError). A
 	 * channel nobody is using is not shut down first, so that a committed
 	 * tail still gets its second to go out in ipc_close. */
-	busy = self->send_lock.owner || self->recv_lock.owner;
+	busy = self->send_lock.busy || self->recv_lock.busy;
 	if (busy)
 		ipc_shutdown(self->ch);
 	ipcpy_wait_init(&w, Py_None);

@@ -35,12 +35,16 @@ typedef long long (*ipcpy_call_fn)(void *ctx, int timeout_ms);
 long long ipcpy_block(struct ipcpy_wait *w, ipcpy_call_fn fn, void *ctx);
 
 /* A per-object lock for the calls the C rules say need the caller's own
- * exclusion. A forked child gets fresh locks (a lock held by a thread of the
- * parent would otherwise stay held forever in the child). */
+ * exclusion. Taken and released with the GIL held, so the uncontended case
+ * is two stores; a waiter sleeps on @wake (a semaphore that each release
+ * posts while someone waits) and looks again under the GIL. A forked child
+ * starts it over: a holder that was a thread of the parent is gone. */
 struct ipcpy_lock {
-	PyThread_type_lock lk;
-	unsigned           gen;     /* fork generation it was made in */
+	int                busy;
+	int                waiters;
 	unsigned long      owner;   /* thread holding it, 0 when free */
+	unsigned           gen;     /* fork generation it was made in */
+	PyThread_type_lock wake;
 };
 int  ipcpy_lock_init(struct ipcpy_lock *l);
 void ipcpy_lock_free(struct ipcpy_lock *l);

@@ -24,7 +24,7 @@ ipcpy_listener_wrap(ipc_listener *l)
 	self->l = l;
 	self->shut = 0;
 	self->weakrefs = NULL;
-	self->lock.lk = NULL;
+	self->lock.wake = NULL;
 	self->addr = NULL;
 	n = ipc_listener_addr(l, buf, sizeof(buf));
 	self->addr = n >= 0 ? PyUnicode_DecodeFSDefaultAndSize(buf, n) : (ipcpy_error(n, NULL), NULL);

@@ -127,70 +127,80 @@ ipcpy_set_main_ident(unsigned long ident)
 	main_ident = ident;
 }
 
-int
-ipcpy_lock_init(struct ipcpy_lock *l)
+static int
+lock_reset(struct ipcpy_lock *l)
 {
-	l->gen = fork_gen;
-	l->owner = 0;
-	l->lk = PyThread_allocate_lock();
-	if (!l->lk) {
+	PyThread_type_lock wake = PyThread_allocate_lock();
+
+	if (!wake) {
 		PyErr_NoMemory();
 		return -1;
 	}
+	PyThread_acquire_lock(wake, WAIT_LOCK);    /* no token yet */
+	if (l->wake)
+		PyThread_free_lock(l->wake);
+	l->wake = wake;
+	l->busy = l->waiters = 0;
+	l->owner = 0;
+	l->gen = fork_gen;
 	return 0;
+}
+
+int
+ipcpy_lock_init(struct ipcpy_lock *l)
+{
+	l->wake = NULL;
+	return lock_reset(l);
 }
 
 void
 ipcpy_lock_free(struct ipcpy_lock *l)
 {
-	if (l->lk)
-		PyThread_free_lock(l->lk);
-	l->lk = NULL;
+	if (l->wake)
+		PyThread_free_lock(l->wake);
+	l->wake = NULL;
 }
 
 int
 ipcpy_lock_acquire(struct ipcpy_lock *l, struct ipcpy_wait *w)
 {
 	unsigned long self = PyThread_get_thread_ident();
-	PyLockStatus st;
-	int ms;
+	int ms, rc = 0;
 
-	if (l->gen != fork_gen) {
-		/* A forked child: whoever held this lock was a thread of the
-		 * parent that does not exist here. Start over with a free one. */
-		PyThread_type_lock fresh = PyThread_allocate_lock();
-
-		if (!fresh) {
-			PyErr_NoMemory();
-			return -1;
-		}
-		PyThread_free_lock(l->lk);
-		l->lk = fresh;
-		l->gen = fork_gen;
-		l->owner = 0;
-	}
-	if (PyThread_acquire_lock(l->lk, NOWAIT_LOCK))
+	if (l->gen != fork_gen && lock_reset(l) < 0)
+		return -1;
+	if (!l->busy)
 		goto got;
 	if (l->owner == self) {
 		/* A signal handler using the object its thread is blocked on. */
 		PyErr_SetString(PyExc_RuntimeError, "reentrant call on an ipc object");
 		return -1;
 	}
-	for (;;) {
+	l->waiters++;
+	while (l->busy) {
 		ms = ipcpy_wait_ms(w);
 		if (ms == 0) {
 			ipcpy_error(w->deadline == 0 ? -EAGAIN : -ETIMEDOUT, NULL);
-			return -1;
+			rc = -1;
+			break;
 		}
 		Py_BEGIN_ALLOW_THREADS
-		st = PyThread_acquire_lock_timed(l->lk, ms < 0 ? -1 : (PY_TIMEOUT_T)ms * 1000, 0);
+		PyThread_acquire_lock_timed(l->wake, ms < 0 ? -1 : (PY_TIMEOUT_T)ms * 1000, 0);
 		Py_END_ALLOW_THREADS
-		if (st == PY_LOCK_ACQUIRED)
-			goto got;
-		if (PyErr_CheckSignals() < 0)
-			return -1;
+		if (l->gen != fork_gen)
+			break;          /* forked meanwhile (a handler did): start over */
+		if (l->busy && PyErr_CheckSignals() < 0) {
+			rc = -1;
+			break;
+		}
 	}
+	if (l->gen != fork_gen)
+		return lock_reset(l) < 0 ? -1 : ipcpy_lock_acquire(l, w);
+	l->waiters--;
+	if (rc < 0)
+		return -1;
 got:
+	l->busy = 1;
 	l->owner = self;
 	return 0;
 }
@@ -198,8 +208,10 @@ got:
 void
 ipcpy_lock_release(struct ipcpy_lock *l)
 {
+	l->busy = 0;
 	l->owner = 0;
-	PyThread_release_lock(l->lk);
+	if (l->waiters)
+		PyThread_release_lock(l->wake);
 }
 
 PyObject *
