@@ -17,6 +17,13 @@ rc=$?
 echo "$out" | grep -Eqx 'child [0-9]+ received: hello from the parent' ||
 	bad "pipe-parent-child printed: $out"
 
+# pair-parent-child: three questions, three answers over one duplex channel.
+out=$(timeout 10 "$bin/pair-parent-child" 2>&1)
+rc=$?
+[ $rc -eq 0 ] || bad "pair-parent-child exited $rc: $out"
+[ "$out" = "$(printf '2+2 = 4\n6*7 = 42\n10-1 = 9')" ] ||
+	bad "pair-parent-child printed: $out"
+
 # ls-wc: the same count as `ls | wc -l` in the same directory: an empty one,
 # and one of 300 long names with spaces, whose listing (> 64 KiB) overflows
 # the pipe, so ls must block on its stdout while ls-wc keeps reading.
@@ -40,17 +47,17 @@ done
 # fifo: the reader creates the FIFO (mode 0600) and removes it on close;
 # the writer's three messages arrive whole and in order, the empty one too.
 fifo=$tmp/demo.fifo
-timeout 10 "$bin/fifo-reader" "$fifo" > "$tmp/reader.out" 2>&1 &
+timeout 60 "$bin/fifo-reader" "$fifo" > "$tmp/reader.out" 2>&1 &
 reader=$!
-n=0
-while [ ! -p "$fifo" ] && [ $n -lt 500 ]; do
+n=0     # bounded (30 s), and generous: a loaded machine may start it late
+while [ ! -p "$fifo" ] && [ $n -lt 3000 ] && kill -0 $reader 2> /dev/null; do
 	sleep 0.01
 	n=$((n + 1))
 done
 if [ -p "$fifo" ]; then
 	mode=$(stat -c %a "$fifo")
 	[ "$mode" = 600 ] || bad "FIFO created with mode $mode, not 600"
-	timeout 10 "$bin/fifo-writer" "$fifo" "first" "second message" "" ||
+	timeout 30 "$bin/fifo-writer" "$fifo" "first" "second message" "" ||
 		bad "fifo-writer exited $?"
 else
 	bad "fifo-reader did not create $fifo"

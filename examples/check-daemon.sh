@@ -12,25 +12,26 @@ trap 'rm -rf "$tmp"' EXIT
 
 bad() { echo "FAIL: $*"; fail=1; }
 
-# wait_for FILE TEXT: until FILE contains TEXT, at most 10 s.
+# wait_for FILE TEXT: until FILE contains TEXT, at most 30 s (generous: a
+# loaded machine, a sanitizer).
 wait_for() {
 	n=0
-	while ! grep -q "$2" "$1" 2> /dev/null && [ $n -lt 1000 ]; do
+	while ! grep -q "$2" "$1" 2> /dev/null && [ $n -lt 3000 ]; do
 		sleep 0.01
 		n=$((n + 1))
 	done
 	grep -q "$2" "$1" 2> /dev/null
 }
 
-# watchdog PID: kills a daemon that overstays 30 s, ends with it otherwise.
+# watchdog PID: kills a daemon that overstays 120 s, ends with it otherwise.
 watchdog() {
 	(
 		n=0
-		while kill -0 $1 2> /dev/null && [ $n -lt 300 ]; do
+		while kill -0 $1 2> /dev/null && [ $n -lt 1200 ]; do
 			sleep 0.1
 			n=$((n + 1))
 		done
-		[ $n -lt 300 ] || kill -KILL $1 2> /dev/null
+		[ $n -lt 1200 ] || kill -KILL $1 2> /dev/null
 	) > /dev/null 2>&1 &
 }
 
@@ -56,7 +57,7 @@ wait_for "$tmp/log" '^ready$' || bad "daemon not ready: $(cat "$tmp/log")"
 printf '\211IPC\001\000\000\000\001\000\000\000' > "$tmp/want"
 printf '\000\000\000\006>hello\000\000\000\001>' >> "$tmp/want"
 n=0
-while ! cmp -s "$tmp/want" "$tmp/replies" && [ $n -lt 1000 ]; do
+while ! cmp -s "$tmp/want" "$tmp/replies" && [ $n -lt 3000 ]; do
 	sleep 0.01
 	n=$((n + 1))
 done

@@ -19,8 +19,8 @@ bad() { echo "FAIL: $*"; fail=1; }
 # removes the object; the reader then reads the end and exits 0.
 timeout 20 "$bin/shm-writer" "$name" "hello" "second message" "" > "$tmp/writer.out" 2>&1 &
 writer=$!
-n=0
-while [ ! -e "/dev/shm/$name" ] && [ $n -lt 500 ]; do
+n=0     # at most 20 s (the writer's own limit), however loaded the machine
+while [ ! -e "/dev/shm/$name" ] && [ $n -lt 2000 ] && kill -0 $writer 2> /dev/null; do
 	sleep 0.01
 	n=$((n + 1))
 done
@@ -47,14 +47,18 @@ if timeout 10 "$bin/shm-reader" "$name-none" > "$tmp/none.out" 2>&1; then
 fi
 grep -q "ipc_open" "$tmp/none.out" || bad "shm-reader without a writer printed: $(cat "$tmp/none.out")"
 
-# sem-counter: increments get lost without the semaphore, none with it.
-out=$(timeout 60 "$bin/sem-counter" 4 20000 2>&1)
+# sem-counter: with the semaphore no increment is lost. Without it some may
+# be, or none (under a sanitizer or on a loaded machine the processes may well
+# run one after another): that line is a demonstration, so it is only shown,
+# and parsed to see that the program printed both lines once each.
+out=$(timeout 120 "$bin/sem-counter" 4 20000 2>&1)
 rc=$?
 [ $rc -eq 0 ] || bad "sem-counter exited $rc: $out"
-without=$(echo "$out" | sed -n 's/^without semaphore: counter [0-9]*, expected 80000, lost \([0-9]*\)$/\1/p')
-with=$(echo "$out" | sed -n 's/^with semaphore: counter 80000, expected 80000, lost \([0-9]*\)$/\1/p')
-[ -n "$without" ] && [ "$without" -gt 0 ] || bad "sem-counter lost nothing without the semaphore: $out"
-[ "$with" = 0 ] || bad "sem-counter lost increments with the semaphore: $out"
+without=$(echo "$out" | grep -c '^without semaphore: counter [0-9]*, expected 80000, lost [0-9]*$')
+with=$(echo "$out" | grep -c '^with semaphore: counter 80000, expected 80000, lost 0$')
+[ "$without" = 1 ] || bad "sem-counter's line without the semaphore is not there once: $out"
+[ "$with" = 1 ] || bad "sem-counter lost increments with the semaphore (or printed it twice): $out"
+echo "sem-counter said: $(echo "$out" | tr '\n' ';')"
 ls /dev/shm | grep -q '^sem\.sem-counter-\|^sem-counter-' && bad "sem-counter left objects in /dev/shm"
 
 exit $fail

@@ -10,10 +10,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 bad() { echo "FAIL: $*"; fail=1; }
 
-# wait_lines FILE N: until FILE has N lines, at most 5 s.
+# wait_lines FILE N: until FILE has N lines, at most 30 s (generous: a
+# loaded machine, a sanitizer).
 wait_lines() {
 	n=0
-	while [ "$(wc -l < "$1")" -lt "$2" ] && [ $n -lt 500 ]; do
+	while [ "$(wc -l < "$1")" -lt "$2" ] && [ $n -lt 3000 ]; do
 		sleep 0.01
 		n=$((n + 1))
 	done
@@ -22,7 +23,7 @@ wait_lines() {
 
 uid=$(id -u)
 : > "$tmp/out"
-timeout 20 "$bin/signal-receiver" > "$tmp/out" 2> "$tmp/err" &
+timeout 120 "$bin/signal-receiver" > "$tmp/out" 2> "$tmp/err" &
 job=$!
 if ! wait_lines "$tmp/out" 1; then
 	bad "receiver printed no pid: $(cat "$tmp/out" "$tmp/err")"
@@ -54,7 +55,7 @@ tail -n 1 "$tmp/out" | grep -qx "signal TERM: stopping" ||
 
 # COUNT: the receiver stops by itself after that many signals.
 : > "$tmp/out2"
-timeout 20 "$bin/signal-receiver" 1 > "$tmp/out2" 2>&1 &
+timeout 120 "$bin/signal-receiver" 1 > "$tmp/out2" 2>&1 &
 job=$!
 if wait_lines "$tmp/out2" 1; then
 	pid=$(sed -n 's/^receiver pid \([0-9]*\)$/\1/p' "$tmp/out2")

@@ -16,12 +16,12 @@ fail() { echo "check-sockets: FAIL: $*" >&2; exit 1; }
 # address on its first line.
 start_server() {
 	sout=$tmp/$(basename "$1").out
-	timeout 20 "$@" > "$sout" 2> "$tmp/server.err" &
+	timeout 120 "$@" > "$sout" 2> "$tmp/server.err" &
 	spid=$!
 	i=0
 	while [ ! -s "$sout" ]; do
 		i=$((i + 1))
-		[ $i -gt 100 ] && fail "$1 printed no address"
+		[ $i -gt 300 ] && fail "$1 printed no address in 30 s"
 		kill -0 "$spid" 2>/dev/null || fail "$1 died: $(cat "$tmp/server.err")"
 		sleep 0.1
 	done
@@ -31,9 +31,9 @@ start_server() {
 run_pair() {    # server client uri
 	start_server "$1" "$3" 2
 	case $addr in "${3%%:*}:"*) ;; *) fail "$1 printed '$addr'" ;; esac
-	out=$(timeout 10 "$2" "$addr" "first hello") || fail "$2 failed"
+	out=$(timeout 30 "$2" "$addr" "first hello") || fail "$2 failed"
 	[ "$out" = "server replied: Hello from server" ] || fail "$2 printed '$out'"
-	out=$(timeout 10 "$2" "$addr") || fail "$2 (default message) failed"
+	out=$(timeout 30 "$2" "$addr") || fail "$2 (default message) failed"
 	[ "$out" = "server replied: Hello from server" ] || fail "$2 printed '$out'"
 	wait "$spid" || fail "$1 exited with $?"
 	spid=

@@ -21,6 +21,7 @@ main(void)
 		fprintf(stderr, "ipc_pipe: %s\n", ipc_strerror(rc));
 		return 1;
 	}
+	fflush(stdout);         /* nothing buffered for the child to print twice */
 	if ((pid = fork()) < 0) {
 		perror("fork");
 		return 1;

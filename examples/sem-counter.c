@@ -1,7 +1,8 @@
 /* The seed's semaphore race: N processes increment one counter in shared
- * memory. Without a semaphore, two of them read the same value and one
- * increment is lost; with a process-shared semaphore around the
- * read-modify-write, none is. Plain POSIX shm + a named semaphore, the seed's
+ * memory. Without a semaphore, two of them may read the same value and one
+ * increment is lost (how many, if any, depends on the scheduler: this run
+ * only shows what it saw); with a process-shared semaphore around the
+ * read-modify-write, none is, and the exit status says so. Plain POSIX shm + a named semaphore, the seed's
  * own flow (shm_open, ftruncate, mmap, sem_open, sem_wait/sem_post, unlink):
  * this is the textbook mechanism libipc's shm: transport replaces.
  * Usage: sem-counter [PROCS [ITERATIONS]]
@@ -65,6 +66,8 @@ race(int procs, long iterations, int with_sem)
 		}
 		sem_unlink(sem_name);
 	}
+	fflush(stdout);     /* else each child inherits, and may flush, our buffered lines */
+	fflush(stderr);
 	for (i = 0; i < procs; i++) {
 		pid_t pid = fork();
 

@@ -52,7 +52,6 @@ ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,
 	ch->flags = flags;
 	ch->owner = getpid();
 	ch->opt = *opt;
-	ch->st.rfd = ch->st.wfd = -1;
 	ch->priv = drv->priv_size ? (void *)(ch + 1) : NULL;
 	ch->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ch->wakefd < 0) {
@@ -68,6 +67,7 @@ ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,
 void
 ipc__channel_free(ipc_channel *ch)
 {
+	free(ch->ralloc);
 	if (ch->wakefd >= 0)
 		close(ch->wakefd);
 	free(ch);
@@ -97,7 +97,7 @@ ipc_open(ipc_channel **out, const char *uri, int flags, const ipc_options *opt)
 	if (rc < 0) {
 		drv->close(ch);
 		ipc__channel_free(ch);
-		return rc > 0 ? -EINVAL : rc;
+		return rc;
 	}
 	*out = ch;
 	return 0;
@@ -171,7 +171,6 @@ ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms)
 	long long deadline = ipc_deadline(timeout_ms);
 	ssize_t n, got;
 	int ms;
-	void *p;
 
 	if (!buf)
 		return -EINVAL;
@@ -183,17 +182,27 @@ ipc_recv_alloc(ipc_channel *ch, void **buf, int timeout_ms)
 			return -ETIMEDOUT;
 		if ((n = ipc_recv_size(ch, ms)) < 0)
 			return n;
-		if (!(p = malloc(n ? (size_t)n : 1)))
-			return -ENOMEM;
+		/* The buffer stays on the channel while the message is on its
+		 * way, so an event loop calling again and again until -EAGAIN
+		 * allocates it once, not once per call. */
+		if (!ch->ralloc || ch->ralloc_len != (size_t)n) {
+			void *p = ch->ralloc ? realloc(ch->ralloc, n ? (size_t)n : 1)
+			                     : malloc(n ? (size_t)n : 1);
+
+			if (!p)
+				return -ENOMEM;
+			ch->ralloc = p;
+			ch->ralloc_len = (size_t)n;
+		}
 		if ((ms = time_left(timeout_ms, deadline)) == -ETIMEDOUT)
 			got = -ETIMEDOUT;
 		else
-			got = ipc_recv(ch, p, (size_t)n, ms);
+			got = ipc_recv(ch, ch->ralloc, (size_t)n, ms);
 		if (got >= 0) {
-			*buf = p;
+			*buf = ch->ralloc;
+			ch->ralloc = NULL;
 			return got;
 		}
-		free(p);
 		/* -EMSGSIZE: another receiver took that message (shm) and the next
 		 * one is larger; size it again. Anything else is the answer. */
 		if (got != -EMSGSIZE)
@@ -221,13 +230,23 @@ ipc_close(ipc_channel *ch)
 }
 
 IPC_EXPORT int
-ipc_fd(const ipc_channel *ch)
+ipc_fd(ipc_channel *ch)
 {
 	if (!ch)
 		return -EINVAL;
 	if (!ch->drv->fd)
 		return -EOPNOTSUPP;
 	return ch->drv->fd(ch);
+}
+
+IPC_EXPORT int
+ipc_flush(ipc_channel *ch, int timeout_ms)
+{
+	int rc = check_io(ch, NULL, 0, timeout_ms, IPC_SEND);
+
+	if (rc < 0)
+		return rc;
+	return ch->drv->flush ? ch->drv->flush(ch, timeout_ms) : 0;
 }
 
 IPC_EXPORT int
@@ -296,13 +315,13 @@ ipc_listen(ipc_listener **out, const char *uri, int flags, const ipc_options *op
 		return -EPROTONOSUPPORT;
 	if (!drv->listen)
 		return -EOPNOTSUPP;
-	if (!(l = calloc(1, sizeof(*l) + drv->priv_size)))
+	if (!(l = calloc(1, sizeof(*l) + drv->listener_priv_size)))
 		return -ENOMEM;
 	l->drv = drv;
 	l->flags = flags;
 	l->owner = getpid();
 	l->opt = o;
-	l->priv = drv->priv_size ? (void *)(l + 1) : NULL;
+	l->priv = drv->listener_priv_size ? (void *)(l + 1) : NULL;
 	if ((rc = drv->listen(l, addr, flags, &l->opt)) < 0) {
 		drv->listener_close(l);
 		free(l);
@@ -320,13 +339,16 @@ ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms)
 
 	if (!l || !out || timeout_ms < -1)
 		return -EINVAL;
+	if (atomic_load_explicit(&l->shut, memory_order_acquire))
+		return IPC_EOF;
 	rc = ipc__channel_new(&ch, l->drv, IPC_SEND | IPC_RECV | (l->flags & IPC_RAW), &l->opt);
 	if (rc < 0)
 		return rc;
 	if ((rc = l->drv->accept(l, ch, timeout_ms)) < 0) {
 		l->drv->close(ch);
 		ipc__channel_free(ch);
-		return rc;
+		/* Whatever stopped it, a shut-down listener's answer is the end. */
+		return atomic_load_explicit(&l->shut, memory_order_acquire) ? IPC_EOF : rc;
 	}
 	*out = ch;
 	return 0;
@@ -343,13 +365,24 @@ ipc_listener_addr(const ipc_listener *l, char *buf, size_t cap)
 }
 
 IPC_EXPORT int
-ipc_listener_fd(const ipc_listener *l)
+ipc_listener_fd(ipc_listener *l)
 {
 	if (!l)
 		return -EINVAL;
 	if (!l->drv->listener_fd)
 		return -EOPNOTSUPP;
 	return l->drv->listener_fd(l);
+}
+
+IPC_EXPORT int
+ipc_listener_shutdown(ipc_listener *l)
+{
+	if (!l)
+		return -EINVAL;
+	atomic_store_explicit(&l->shut, 1, memory_order_release);
+	if (l->drv->listener_shutdown)
+		l->drv->listener_shutdown(l);
+	return 0;
 }
 
 IPC_EXPORT int

@@ -1,19 +1,50 @@
-/* The stream layer shared by every byte-stream transport (pipe, FIFO, fd:,
- * unix, tcp): hello, length-prefixed frames, read-ahead, committed tails.
- * doc/wire-format.md describes the bytes. */
+/* The framing layer shared by every byte-stream transport (pipe, FIFO, fd:,
+ * unix, tcp): hello, length-prefixed frames, read-ahead, committed tails,
+ * over any struct ipc__bytes (lib/stream.h). doc/wire-format.md describes
+ * the bytes. Only this file knows struct ipc__framing. */
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ipc-private.h"
+#include "stream.h"
+
+/* The framing state of one channel. The send half and the receive half are
+ * touched by different threads. */
+struct ipc__framing {
+	struct ipc__bytes *io;
+	uint8_t  raw;               /* IPC_RAW: no hello, no framing */
+	uint32_t max_msg;
+
+	/* send half */
+	uint8_t  hello_out;         /* our hello has been queued */
+	uint32_t send_limit;        /* the peer's max_msg when a handshake told us, else 0 */
+	int      send_err;          /* sticky: the channel can no longer send */
+	unsigned char *tail;        /* committed bytes not yet written */
+	size_t   tail_off, tail_len, tail_cap;
+
+	/* receive half */
+	unsigned char *rbuf;        /* read-ahead; grows only to hold one partial message */
+	size_t   rcap, rpos, rend;  /* unread bytes are rbuf[rpos..rend) */
+	uint8_t  hello_in;          /* the peer's hello has been checked */
+	uint8_t  reof;              /* the stream reported its end */
+	uint8_t  rwaited;           /* the last read had to wait: wait before the next */
+	uint8_t  rdrained;          /* this call's last read came back short */
+	uint8_t  rmapped;           /* rbuf is a mapping of its own (grown past RBUF_SIZE) */
+	int      recv_err;          /* sticky: -EPROTO, or -ECONNRESET once then IPC_EOF */
+	uint32_t peer_max;          /* peer's max_msg from its hello */
+};
+
+/* A stream driver's channel private data starts with our pointer. */
+static inline struct ipc__framing *
+framing(const ipc_channel *ch)
+{
+	return ch->priv ? *(struct ipc__framing **)ch->priv : NULL;
+}
 
 const unsigned char ipc__hello_magic[4] = { 0x89, 'I', 'P', 'C' };
 
@@ -56,107 +87,71 @@ ipc__hello_check(const unsigned char in[IPC__HELLO_SIZE], uint32_t *peer_max)
 }
 
 int
-ipc__stream_init(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
+ipc__hello_prefix_ok(const unsigned char *h, size_t got)
 {
-	struct ipc__stream *s = &ch->st;
-	struct stat st;
+	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
 
-	/* Allocate first: on failure the caller still owns the descriptors. */
-	if (rfd >= 0) {
+	if (memcmp(h, ipc__hello_magic, n) != 0)
+		return 0;
+	return got <= 4 || h[4] == IPC__WIRE_VERSION;
+}
+
+int
+ipc__stream_init(ipc_channel *ch, struct ipc__bytes *io)
+{
+	struct ipc__framing *s;
+
+	assert(ch->priv && !framing(ch));
+	if (!(s = calloc(1, sizeof(*s))))
+		return -ENOMEM;
+	if (ch->flags & IPC_RECV) {
 		s->rcap = IPC__RBUF_SIZE;
-		if (!(s->rbuf = malloc(s->rcap)))
+		if (!(s->rbuf = malloc(s->rcap))) {
+			free(s);
 			return -ENOMEM;
+		}
 	}
-	s->rfd = rfd;
-	s->wfd = wfd;
-	s->rkind = (uint8_t)rkind;
-	s->wkind = (uint8_t)wkind;
+	s->io = io;
 	s->raw = !!(ch->flags & IPC_RAW);
 	s->max_msg = (uint32_t)ch->opt.max_msg;
-	if (wfd >= 0 && wkind != IPC__FD_SOCKET && fstat(wfd, &st) == 0)
-		s->wpipe = S_ISFIFO(st.st_mode);
-	if (rfd >= 0 && rkind != IPC__FD_SOCKET && fstat(rfd, &st) == 0)
-		s->rfifo = S_ISFIFO(st.st_mode);
+	*(struct ipc__framing **)ch->priv = s;
 	return 0;
+}
+
+int
+ipc__stream_init_fd(ipc_channel *ch, int rfd, int rkind, int wfd, int wkind)
+{
+	struct ipc__bytes *io;
+	int rc;
+
+	if ((rc = ipc__fd_bytes_new(&io, ch, rfd, rkind, wfd, wkind)) < 0)
+		return rc;
+	if ((rc = ipc__stream_init(ch, io)) < 0)
+		ipc__fd_bytes_forget(io);
+	return rc;
+}
+
+void
+ipc__stream_set_peer(ipc_channel *ch, uint32_t peer_max)
+{
+	struct ipc__framing *s = framing(ch);
+
+	s->hello_out = 1;
+	s->hello_in = 1;
+	s->peer_max = peer_max;
+	s->send_limit = peer_max;
 }
 
 /* ---------------------------------------------------------------- send */
 
-#ifndef RWF_NOSIGNAL
-#define RWF_NOSIGNAL 0x00000100     /* Linux 6.18: EPIPE without SIGPIPE */
-#endif
-
-/* -1 not tried yet, 1 while the kernel takes RWF_NOSIGNAL, 0 once it refused
- * it. Tests set IPC_TEST_SIGMASK_GUARD to run the older kernels' path here. */
-static atomic_int nosignal_works = -1;
-
-/* writev() on a pipe or FIFO without ever raising SIGPIPE in the host. Where
- * the kernel has RWF_NOSIGNAL that is one system call; elsewhere block SIGPIPE
- * in this thread, and consume it only if this write raised it (two more). */
-static ssize_t
-pipe_writev(int fd, const struct iovec *iov, int n)
-{
-	sigset_t pipe_set, old, pending;
-	int was_blocked, was_pending = 0;
-	ssize_t r;
-	int err;
-
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed) < 0)
-		atomic_store_explicit(&nosignal_works, !getenv("IPC_TEST_SIGMASK_GUARD"),
-		                      memory_order_relaxed);
-	if (atomic_load_explicit(&nosignal_works, memory_order_relaxed)) {
-		r = pwritev2(fd, iov, n, -1, RWF_NOSIGNAL);
-		if (r >= 0 || errno != EOPNOTSUPP)
-			return r;
-		atomic_store_explicit(&nosignal_works, 0, memory_order_relaxed);
-	}
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	was_blocked = sigismember(&old, SIGPIPE);
-	if (was_blocked && sigpending(&pending) == 0)
-		was_pending = sigismember(&pending, SIGPIPE);
-	r = writev(fd, iov, n);
-	err = errno;
-	if (r < 0 && err == EPIPE && !was_pending) {
-		static const struct timespec zero;
-
-		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	if (!was_blocked)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return r;
-}
-
-static ssize_t
-raw_writev(struct ipc__stream *s, struct iovec *iov, int n)
-{
-	ssize_t r;
-
-	if (s->wkind == IPC__FD_SOCKET) {
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-
-		r = sendmsg(s->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} else if (s->wpipe) {
-		r = pipe_writev(s->wfd, iov, n);
-	} else {
-		r = writev(s->wfd, iov, n);
-	}
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return r;
-}
-
-/* A non-blocking descriptor just said EAGAIN: with timeout 0 that is the
- * answer (no poll needed), else wait for it. */
+/* The stream said -EAGAIN: with timeout 0 that is the answer (no wait
+ * needed), else wait for it. */
 static int
-wait_more(ipc_channel *ch, int fd, short events, long long deadline)
+wait_more(ipc_channel *ch, struct ipc__framing *s, short events, long long deadline)
 {
 	if (deadline == 0)
 		return atomic_load_explicit(&ch->shut, memory_order_acquire) ? IPC_EOF : -EAGAIN;
-	return ipc_wait_fd(ch, fd, events, deadline);
+	return s->io->ops->wait(s->io, events, deadline);
 }
 
 /* Drop @p n written bytes from the front of an iovec array. */
@@ -181,7 +176,7 @@ static int
 write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
           size_t *written)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	struct iovec v[2], *iov = v;
 	ssize_t r;
 	int rc;
@@ -190,19 +185,15 @@ write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
 	memcpy(v, src, (size_t)n * sizeof(*v));   /* the caller's array stays whole */
 
 	while (n) {
-		if (s->wkind == IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
-			return rc;
-		r = raw_writev(s, iov, n);
+		r = s->io->ops->writev(s->io, iov, n);
 		if (r > 0) {
 			*written += (size_t)r;
 			iov_advance(&iov, &n, (size_t)r);
 			continue;
 		}
-		if (r == 0 || (r != -EAGAIN && r != -EINTR))
-			return r == 0 ? -EPIPE : (int)r;
-		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
+		if (r != -EAGAIN)
+			return (int)r;
+		if ((rc = wait_more(ch, s, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 	return 0;
@@ -210,7 +201,7 @@ write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
 
 /* Keep what is left of a committed frame; it goes out before anything else. */
 static int
-keep_tail(struct ipc__stream *s, struct iovec *iov, int n, size_t skip)
+keep_tail(struct ipc__framing *s, struct iovec *iov, int n, size_t skip)
 {
 	size_t need = 0, off = 0;
 	int i;
@@ -246,7 +237,7 @@ keep_tail(struct ipc__stream *s, struct iovec *iov, int n, size_t skip)
 static int
 flush_tail(ipc_channel *ch, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	struct iovec iov = { s->tail + s->tail_off, s->tail_len - s->tail_off };
 	size_t written = 0;
 	int rc = write_all(ch, &iov, 1, deadline, &written);
@@ -262,7 +253,7 @@ flush_tail(ipc_channel *ch, long long deadline)
 static ssize_t
 raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	struct iovec iov = { (void *)buf, len };
 	ssize_t r;
 	int rc;
@@ -270,18 +261,12 @@ raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
 	if (!len)
 		return 0;
 	for (;;) {
-		if (s->wkind == IPC__FD_BLOCKING &&
-		    (rc = ipc_wait_fd(ch, s->wfd, POLLOUT, deadline)) < 0)
-			return rc;
-		r = raw_writev(s, &iov, 1);
+		r = s->io->ops->writev(s->io, &iov, 1);
 		if (r > 0)
 			return r;
-		if (r == 0)
-			return -EPIPE;
-		if (r != -EAGAIN && r != -EINTR)
+		if (r != -EAGAIN)
 			return r;
-		if (r == -EAGAIN && s->wkind != IPC__FD_BLOCKING &&
-		    (rc = wait_more(ch, s->wfd, POLLOUT, deadline)) < 0)
+		if ((rc = wait_more(ch, s, POLLOUT, deadline)) < 0)
 			return rc;
 	}
 }
@@ -289,7 +274,7 @@ raw_send(ipc_channel *ch, const void *buf, size_t len, long long deadline)
 ssize_t
 ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	long long deadline = ipc_deadline(timeout_ms);
 	unsigned char head[IPC__HELLO_SIZE + IPC__FRAME_HDR];
 	struct iovec iov[2];
@@ -343,50 +328,24 @@ ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 
 /* ---------------------------------------------------------------- receive */
 
-/* One read into @p dst; 0 means end of file. */
-static ssize_t
-raw_read(struct ipc__stream *s, void *dst, size_t n)
-{
-	ssize_t r;
-
-	if (s->rkind == IPC__FD_SOCKET)
-		r = recv(s->rfd, dst, n, MSG_DONTWAIT);
-	else
-		r = read(s->rfd, dst, n);
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return r;
-}
-
-/* A FIFO reads 0 while no writer has come yet: that is not the end. Linux
- * reports POLLHUP only once a writer has come and gone. */
-static int
-fifo_really_eof(struct ipc__stream *s)
-{
-	struct pollfd p = { .fd = s->rfd, .events = POLLIN };
-
-	if (!s->rfifo)
-		return 1;
-	return poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
-}
-
 /* Read more into @p dst (n bytes room), waiting until the deadline.
  * @return bytes read (> 0), 0 at end of file, or a negative code. */
 static ssize_t
 read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
+	struct ipc__bytes *io = s->io;
 	ssize_t r;
 	int rc;
 
 	for (;;) {
-		/* A blocking-kind descriptor is always polled first; ours are too
-		 * while the peer keeps us waiting (ping-pong), which saves the read
-		 * that would only say EAGAIN. */
-		if ((s->rkind == IPC__FD_BLOCKING || (s->rwaited && deadline != 0)) &&
-		    (rc = ipc_wait_fd(ch, s->rfd, POLLIN, deadline)) < 0)
+		/* While the peer keeps us waiting (ping-pong), wait first: that
+		 * saves the read that would only say EAGAIN. */
+		if (s->rwaited && deadline != 0 && !io->ops->pending(io) &&
+		    (rc = io->ops->wait(io, POLLIN, deadline)) < 0)
 			return rc;
-		r = raw_read(s, dst, n);
+		r = io->ops->read(io, dst, n);
+		s->rdrained = r > 0 && (size_t)r < n;
 		if (r > 0) {
 			/* A read that fills the room means a backlog: read first
 			 * again next time. */
@@ -394,26 +353,19 @@ read_some(ipc_channel *ch, void *dst, size_t n, long long deadline)
 				s->rwaited = 0;
 			return r;
 		}
-		if (r == 0) {
-			if (fifo_really_eof(s))
-				return 0;
-			r = -EAGAIN;    /* no writer yet: wait for one */
-		}
-		if (r != -EAGAIN && r != -EINTR)
+		if (r != -EAGAIN)
 			return r;
 		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
 			return IPC_EOF;
-		if (r == -EAGAIN && s->rkind != IPC__FD_BLOCKING) {
-			if ((rc = wait_more(ch, s->rfd, POLLIN, deadline)) < 0)
-				return rc;
-			s->rwaited = 1;
-		}
+		if ((rc = wait_more(ch, s, POLLIN, deadline)) < 0)
+			return rc;
+		s->rwaited = 1;
 	}
 }
 
 /* End of file in the middle of a frame: -ECONNRESET once, then IPC_EOF. */
 static ssize_t
-cut_off(struct ipc__stream *s)
+cut_off(struct ipc__framing *s)
 {
 	s->rpos = s->rend = 0;
 	s->recv_err = IPC_EOF;
@@ -421,75 +373,151 @@ cut_off(struct ipc__stream *s)
 }
 
 static ssize_t
-proto_error(struct ipc__stream *s)
+proto_error(struct ipc__framing *s)
 {
 	s->rpos = s->rend = 0;
 	return s->recv_err = -EPROTO;
 }
 
-/* Make room for at least @p need bytes from rpos on. */
+/* Resize the read-ahead buffer. Past its usual size it lives in its own
+ * mapping, grown with mremap(): the pages move, the bytes are never copied
+ * (so a large message is copied once, to the caller, whatever the
+ * allocator's realloc does). */
 static int
-rbuf_reserve(struct ipc__stream *s, size_t need)
+rbuf_resize(struct ipc__framing *s, size_t cap)
 {
-	if (s->rpos && s->rcap - s->rpos < need + (s->rcap >> 2)) {
+	unsigned char *b;
+
+	if (cap <= IPC__RBUF_SIZE) {
+		/* Back to the usual buffer; only ever asked when it is empty. */
+		assert(s->rpos == s->rend);
+		if (!s->rmapped || !(b = malloc(IPC__RBUF_SIZE)))
+			return -ENOMEM;
+		munmap(s->rbuf, s->rcap);
+		s->rmapped = 0;
+		cap = IPC__RBUF_SIZE;
+	} else if (s->rmapped) {
+		b = mremap(s->rbuf, s->rcap, cap, MREMAP_MAYMOVE);
+		if (b == MAP_FAILED)
+			return -ENOMEM;
+	} else {
+		b = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return -ENOMEM;
+		memcpy(b + s->rpos, s->rbuf + s->rpos, s->rend - s->rpos);
+		free(s->rbuf);
+		s->rmapped = 1;
+	}
+	s->rbuf = b;
+	s->rcap = cap;
+	return 0;
+}
+
+/* Move the unread bytes to the front when @p need bytes would not fit. */
+static void
+rbuf_compact(struct ipc__framing *s, size_t need)
+{
+	if (s->rpos && s->rcap - s->rpos < need) {
 		memmove(s->rbuf, s->rbuf + s->rpos, s->rend - s->rpos);
 		s->rend -= s->rpos;
 		s->rpos = 0;
 	}
-	if (s->rcap - s->rpos < need) {
-		unsigned char *b = realloc(s->rbuf, s->rpos + need);
+}
 
-		if (!b)
-			return -ENOMEM;
-		s->rbuf = b;
-		s->rcap = s->rpos + need;
-	}
-	return 0;
+/* Make room for at least @p need bytes from rpos on, growing by doubling so
+ * that a message that arrives piece by piece costs amortised linear time. */
+static int
+rbuf_reserve(struct ipc__framing *s, size_t need)
+{
+	size_t cap = s->rcap * 2;
+
+	rbuf_compact(s, need);
+	if (s->rcap - s->rpos >= need)
+		return 0;
+	if (cap < s->rpos + need)
+		cap = s->rpos + need;
+	return rbuf_resize(s, cap);
 }
 
 /* Shrink a buffer that grew for one large message once it is drained. */
 static void
-rbuf_settle(struct ipc__stream *s)
+rbuf_settle(struct ipc__framing *s)
 {
 	if (s->rpos == s->rend) {
 		s->rpos = s->rend = 0;
-		if (s->rcap > IPC__RBUF_SIZE) {
-			unsigned char *b = realloc(s->rbuf, IPC__RBUF_SIZE);
-
-			if (b) {
-				s->rbuf = b;
-				s->rcap = IPC__RBUF_SIZE;
-			}
-		}
+		if (s->rcap > IPC__RBUF_SIZE)
+			(void)rbuf_resize(s, IPC__RBUF_SIZE);   /* else keep it */
 	}
 }
 
-/* Fill the buffer until it holds @p want unread bytes (want <= what fits once
- * reserved). @return 0, 0-length EOF as IPC_EOF, or a negative code. */
+/* One read into the buffer, toward @p want unread bytes. The buffer grows
+ * with what arrives (doubling, never past @p want), not with what the peer
+ * claims, and each call reads only bytes not yet buffered.
+ * @return 0 after a read, IPC_EOF at end of file, or a negative code. */
+static int
+fill_some(ipc_channel *ch, size_t want, long long deadline)
+{
+	struct ipc__framing *s = framing(ch);
+	ssize_t r;
+
+	if (s->reof)
+		return IPC_EOF;
+	/* Timeout 0: a short read emptied the stream, so the next read would
+	 * only say EAGAIN; new bytes re-arm the caller's edge-style ipc_fd()
+	 * whether or not we ask. Halves the system calls of an event loop. */
+	if (deadline == 0 && s->rdrained && !s->io->ops->pending(s->io))
+		return wait_more(ch, s, POLLIN, 0);
+	rbuf_compact(s, want);
+	if (s->rend == s->rcap) {
+		size_t cap = s->rcap * 2;
+		int rc;
+
+		if (cap > s->rpos + want)
+			cap = s->rpos + want;
+		if ((rc = rbuf_resize(s, cap)) < 0)
+			return rc;
+	}
+	r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+	if (r == 0 || r == -ECONNRESET) {
+		/* A reset is the peer's end too; the caller reports a frame it
+		 * cut off as -ECONNRESET, once. */
+		s->reof = 1;
+		return IPC_EOF;
+	}
+	if (r < 0)
+		return (int)r;
+	s->rend += (size_t)r;
+	return 0;
+}
+
+/* Fill the buffer until it holds @p want unread bytes.
+ * @return 0, IPC_EOF at end of file, or a negative code. */
 static int
 fill(ipc_channel *ch, size_t want, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
-	ssize_t r;
+	struct ipc__framing *s = framing(ch);
 	int rc;
 
-	if ((rc = rbuf_reserve(s, want)) < 0)
-		return rc;
-	while (s->rend - s->rpos < want) {
-		if (s->reof)
-			return IPC_EOF;
-		r = read_some(ch, s->rbuf + s->rend, s->rcap - s->rend, deadline);
-		if (r == 0 || r == -ECONNRESET) {
-			/* A reset is the peer's end too; the caller reports a
-			 * frame it cut off as -ECONNRESET, once. */
-			s->reof = 1;
-			return IPC_EOF;
-		}
-		if (r < 0)
-			return (int)r;
-		s->rend += (size_t)r;
-	}
+	while (s->rend - s->rpos < want)
+		if ((rc = fill_some(ch, want, deadline)) < 0)
+			return rc;
 	return 0;
+}
+
+/* Judge the record at rpos from whatever of it has arrived, even one byte: a
+ * peer that does not speak libipc (`printf 'hi' > fifo`) is refused at once,
+ * not after it has sent a whole header or closed. */
+static int
+record_start_ok(const struct ipc__framing *s)
+{
+	const unsigned char *p = s->rbuf + s->rpos;
+	size_t avail = s->rend - s->rpos;
+
+	if (!avail)
+		return 1;
+	if (p[0] & 0x80)
+		return ipc__hello_prefix_ok(p, avail);
+	return s->hello_in;     /* a frame before any hello is not ours */
 }
 
 /* Wait for the next frame header, consuming hellos on the way.
@@ -497,29 +525,27 @@ fill(ipc_channel *ch, size_t want, long long deadline)
 static ssize_t
 next_header(ipc_channel *ch, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	unsigned char *p;
+	size_t avail, need;
 	uint32_t len;
 	int rc;
 
 	for (;;) {
-		size_t avail = s->rend - s->rpos, need = IPC__FRAME_HDR;
-
+		if (!record_start_ok(s))
+			return proto_error(s);
+		avail = s->rend - s->rpos;
 		p = s->rbuf + s->rpos;
-		if (avail && (p[0] & 0x80)) {
-			/* A hello: first on every stream, and again whenever another
-			 * writer joins a FIFO. Anything else with the top bit is bad. */
-			if (p[0] != ipc__hello_magic[0])
-				return proto_error(s);
-			need = IPC__HELLO_SIZE;
-		}
+		/* A hello: first on every stream, and again whenever another
+		 * writer joins a FIFO. */
+		need = avail && (p[0] & 0x80) ? IPC__HELLO_SIZE : IPC__FRAME_HDR;
 		if (avail < need) {
-			rc = fill(ch, need, deadline);
+			rc = fill_some(ch, need, deadline);
 			if (rc == IPC_EOF)
 				return s->rend == s->rpos ? IPC_EOF : cut_off(s);
 			if (rc < 0)
 				return rc;
-			continue;
+			continue;       /* judge the new bytes first */
 		}
 		if (need == IPC__HELLO_SIZE) {
 			if (ipc__hello_check(p, &s->peer_max) < 0)
@@ -528,8 +554,6 @@ next_header(ipc_channel *ch, long long deadline)
 			s->rpos += IPC__HELLO_SIZE;
 			continue;
 		}
-		if (!s->hello_in)
-			return proto_error(s);
 		len = get_be32(p);
 		if (len > s->max_msg)
 			return proto_error(s);   /* checked before anything is allocated */
@@ -540,7 +564,7 @@ next_header(ipc_channel *ch, long long deadline)
 static ssize_t
 raw_recv(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	ssize_t r;
 
 	if (s->rend > s->rpos) {
@@ -565,7 +589,7 @@ raw_recv(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 static ssize_t
 recv_checked(ipc_channel *ch)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	int rc = s->recv_err;
 
 	if (rc == -ECONNRESET)
@@ -576,7 +600,7 @@ recv_checked(ipc_channel *ch)
 ssize_t
 ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 	long long deadline = ipc_deadline(timeout_ms);
 	size_t total, have;
 	ssize_t len, r;
@@ -586,19 +610,24 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 		return recv_checked(ch);
 	if (s->raw)
 		return raw_recv(ch, buf, cap, deadline);
+	s->rdrained = 0;
 	if ((len = next_header(ch, deadline)) < 0)
 		return len;
 	if ((size_t)len > cap)
 		return -EMSGSIZE;       /* stays queued */
 	total = IPC__FRAME_HDR + (size_t)len;
 	have = s->rend - s->rpos;
-	if (have < total && total <= s->rcap) {
-		/* Small enough for the buffer: read ahead, maybe more frames too. */
+	/* A message that fits the read-ahead buffer, one that has already
+	 * been parked there, and every message received event-loop style
+	 * (timeout 0 until -EAGAIN) collect in the buffer: each call reads
+	 * only new bytes, and the message is copied out once, whole. */
+	if (have < total &&
+	    (total <= s->rcap || deadline == 0 || have > IPC__RBUF_SIZE)) {
 		rc = fill(ch, total, deadline);
 		if (rc == IPC_EOF)
 			return cut_off(s);
 		if (rc < 0)
-			return rc;
+			return rc;      /* what arrived stays buffered */
 		have = s->rend - s->rpos;
 	}
 	if (have >= total) {
@@ -607,8 +636,9 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 		rbuf_settle(s);
 		return len;
 	}
-	/* Large message: read the rest straight into the caller's buffer. If we
-	 * must stop half-way, park what we have back in the read-ahead buffer. */
+	/* A large message with a blocking budget: read the rest straight into
+	 * the caller's buffer. If we must stop half-way, park what we have in
+	 * the read-ahead buffer (once: later calls go on from there). */
 	have -= IPC__FRAME_HDR;
 	memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, have);
 	while (have < (size_t)len) {
@@ -636,29 +666,40 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 ssize_t
 ipc__stream_recv_size(ipc_channel *ch, int timeout_ms)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 
 	if (s->recv_err)
 		return recv_checked(ch);
+	s->rdrained = 0;
 	return next_header(ch, ipc_deadline(timeout_ms));
 }
 
 int
-ipc__stream_fd(const ipc_channel *ch)
+ipc__stream_fd_of(const ipc_channel *ch)
 {
-	const struct ipc__stream *s = &ch->st;
+	const struct ipc__framing *s = framing(ch);
+	int fd;
 
-	return s->rfd >= 0 ? s->rfd : s->wfd;
+	if (!s)
+		return -ENOTCONN;
+	fd = s->io->ops->fd(s->io, POLLIN);
+	return fd >= 0 ? fd : s->io->ops->fd(s->io, POLLOUT);
+}
+
+int
+ipc__stream_fd(ipc_channel *ch)
+{
+	return ipc__stream_fd_of(ch);
 }
 
 int
 ipc__stream_pending(const ipc_channel *ch)
 {
-	const struct ipc__stream *s = &ch->st;
+	const struct ipc__framing *s = framing(ch);
 	size_t avail = s->rend - s->rpos;
 	const unsigned char *p = s->rbuf + s->rpos;
 
-	if (s->recv_err || s->reof)
+	if (s->recv_err || s->reof || s->io->ops->pending(s->io))
 		return 1;
 	if (s->raw)
 		return avail > 0;
@@ -671,11 +712,56 @@ ipc__stream_pending(const ipc_channel *ch)
 	       avail - IPC__FRAME_HDR >= get_be32(p);
 }
 
+short
+ipc__stream_poll(ipc_channel *ch, short events, struct ipc_poll_wait *w)
+{
+	const struct ipc__framing *s = framing(ch);
+	int rfd = s->io->ops->fd(s->io, POLLIN), wfd = s->io->ops->fd(s->io, POLLOUT);
+	short known = 0;
+
+	/* The receive side's descriptor is polled even when only room is
+	 * asked for: its POLLHUP / POLLERR are always reported. */
+	w->fd[0] = rfd >= 0 ? rfd : wfd;
+	w->events[0] = 0;
+	w->fd[1] = -1;
+	w->events[1] = 0;
+	if ((events & IPC_POLLIN) && rfd >= 0) {
+		w->events[0] |= POLLIN;
+		if (ipc__stream_pending(ch))
+			known |= IPC_POLLIN;
+	}
+	if ((events & IPC_POLLOUT) && wfd >= 0) {
+		if (wfd == w->fd[0]) {
+			w->events[0] |= POLLOUT;
+		} else {
+			w->fd[1] = wfd;
+			w->events[1] = POLLOUT;
+		}
+	}
+	return known;
+}
+
+int
+ipc__stream_flush(ipc_channel *ch, int timeout_ms)
+{
+	struct ipc__framing *s = framing(ch);
+	int rc;
+
+	if (!s->tail_len)
+		return 0;
+	if (s->send_err)
+		return s->send_err;
+	rc = flush_tail(ch, ipc_deadline(timeout_ms));
+	return rc < 0 ? rc : 0;
+}
+
 void
 ipc__stream_close(ipc_channel *ch)
 {
-	struct ipc__stream *s = &ch->st;
+	struct ipc__framing *s = framing(ch);
 
+	if (!s)
+		return;         /* the driver failed before the framing took over */
 	/* Finish a committed frame, bounded; never from a forked copy, which
 	 * would send the owner's bytes twice. */
 	if (s->tail_len && !ipc_channel_foreign(ch) && !s->send_err) {
@@ -685,12 +771,12 @@ ipc__stream_close(ipc_channel *ch)
 		if (rc < 0)
 			ch->close_err = rc;     /* a committed message was cut short */
 	}
-	if (s->rfd >= 0)
-		close(s->rfd);
-	if (s->wfd >= 0 && s->wfd != s->rfd)
-		close(s->wfd);
-	s->rfd = s->wfd = -1;
-	free(s->rbuf);
+	s->io->ops->close(s->io);
+	if (s->rmapped)
+		munmap(s->rbuf, s->rcap);
+	else
+		free(s->rbuf);
 	free(s->tail);
-	s->rbuf = s->tail = NULL;
+	free(s);
+	*(struct ipc__framing **)ch->priv = NULL;
 }

@@ -1,5 +1,6 @@
 /* ipc_poll: one wait over channels, listeners and signal watchers, built only
- * on the driver ops (fd, pending) so every transport takes part alike. */
+ * on the driver ops (poll, or fd and pending) so every transport takes part
+ * alike: the driver says what to wait on and what it knows already. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -11,9 +12,12 @@
 
 /* Where each item's descriptors sit in the pollfd array (-1: not polled). */
 struct poll_slot {
-	int rd, wr, wake;
-	int ended;      /* the channel is shut down or its driver reported its end */
-	int always_out; /* its descriptor cannot tell writability: report it */
+	int   rd, wr, wake;
+	int   ended;      /* the channel is shut down or its driver reported its end */
+	int   recheck;    /* its descriptors only say "ask the driver again" */
+	int   fd;         /* ipc_fd() of the channel */
+	short want;       /* the item's events, less directions the channel lacks */
+	short known;      /* what the driver knows without the kernel */
 };
 
 static short
@@ -32,17 +36,56 @@ poll_map(short re)
 	return ev;
 }
 
+/* A driver without a poll op: its fd() stands for both directions, and
+ * pending() for its read-ahead. A descriptor without a file type (an
+ * anonymous inode: an epoll set, an eventfd) does not stand for the send
+ * side's room; such a transport's send waits for room within its timeout. */
+static short
+poll_default(ipc_channel *ch, short want, int fd, struct ipc_poll_wait *w)
+{
+	struct stat st;
+	short known = 0;
+
+	w->fd[0] = fd;
+	w->events[0] = (want & IPC_POLLIN) ? POLLIN : 0;
+	w->fd[1] = -1;
+	w->events[1] = 0;
+	w->recheck = 0;
+	if (want & IPC_POLLOUT) {
+		if (fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == 0)
+			known |= IPC_POLLOUT;
+		else
+			w->events[0] |= POLLOUT;
+	}
+	if ((want & IPC_POLLIN) && ch->drv->pending && ch->drv->pending(ch))
+		known |= IPC_POLLIN;
+	return known;
+}
+
+static short
+poll_ask(ipc_channel *ch, short want, int fd, struct ipc_poll_wait *w)
+{
+	if (ch->drv->poll) {
+		w->fd[0] = w->fd[1] = -1;
+		w->events[0] = w->events[1] = 0;
+		w->recheck = 0;
+		return ch->drv->poll(ch, want, w) & want;
+	}
+	return poll_default(ch, want, fd, w);
+}
+
 /* Check one item and lay out its descriptors. Returns the number of pollfds
  * used, or a negative errno. */
 static int
 poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 {
 	short want = it->events;
-	int fd, wfd, used = 0;
-	struct stat st;
+	struct ipc_poll_wait w;
+	int fd, used = 0;
 
 	sl->rd = sl->wr = sl->wake = -1;
-	sl->ended = sl->always_out = 0;
+	sl->ended = sl->recheck = 0;
+	sl->known = 0;
 	if (!!it->ch + !!it->l + !!it->w != 1 ||
 	    (want & ~(IPC_POLLIN | IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)))
 		return -EINVAL;
@@ -70,26 +113,20 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 	}
 	if (fd < 0)
 		return fd;
-	/* The send side of a stream may have a descriptor of its own; other
-	 * transports signal both directions on the one ipc_fd() gives. */
-	wfd = it->ch->st.wfd >= 0 ? it->ch->st.wfd : fd;
 	if (!(it->ch->flags & IPC_RECV))
 		want &= ~IPC_POLLIN;
 	if (!(it->ch->flags & IPC_SEND))
 		want &= ~IPC_POLLOUT;
-	p[used] = (struct pollfd){ .fd = fd, .events = (want & IPC_POLLIN) ? POLLIN : 0 };
-	if (wfd == fd && (want & IPC_POLLOUT)) {
-		/* A descriptor without a file type (an anonymous inode: an epoll
-		 * set, an eventfd) does not stand for the send side's room; such
-		 * a transport's send waits for room within its own timeout. */
-		if (fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == 0)
-			sl->always_out = 1;
-		else
-			p[used].events |= POLLOUT;
+	sl->want = want & (IPC_POLLIN | IPC_POLLOUT);
+	sl->fd = fd;
+	sl->known = poll_ask(it->ch, sl->want, fd, &w);
+	sl->recheck = w.recheck;
+	if (w.fd[0] >= 0) {
+		p[used] = (struct pollfd){ .fd = w.fd[0], .events = w.events[0] };
+		sl->rd = used++;
 	}
-	sl->rd = used++;
-	if (wfd != fd && (want & IPC_POLLOUT)) {
-		p[used] = (struct pollfd){ .fd = wfd, .events = POLLOUT };
+	if (w.fd[1] >= 0) {
+		p[used] = (struct pollfd){ .fd = w.fd[1], .events = w.events[1] };
 		sl->wr = used++;
 	}
 	if (it->ch->wakefd >= 0) {   /* ipc_shutdown() from another thread wakes us */
@@ -100,41 +137,48 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 }
 
 /* What the library knows without asking the kernel: a shut-down channel, a
- * message already sitting in the read-ahead buffer, room nobody can wait for. */
+ * message already sitting in the read-ahead buffer, room in a ring. */
 static short
 poll_known(const struct ipc_pollitem *it, const struct poll_slot *sl)
 {
-	ipc_channel *ch = it->ch;
-	short ev = 0;
-
-	if (!ch)
+	if (!it->ch)
 		return 0;
-	if (sl->ended || atomic_load_explicit(&ch->shut, memory_order_acquire))
+	if (sl->ended || atomic_load_explicit(&it->ch->shut, memory_order_acquire))
 		return IPC_POLLHUP;
-	if ((it->events & IPC_POLLIN) && (ch->flags & IPC_RECV) &&
-	    ch->drv->pending && ch->drv->pending(ch))
-		ev |= IPC_POLLIN;
-	if (sl->always_out)
-		ev |= IPC_POLLOUT;
-	return ev;
+	return sl->known;
+}
+
+/* Ask the driver again before a wait (and after one, for a driver whose
+ * descriptors only say that something changed). */
+static void
+poll_refresh(const struct ipc_pollitem *it, struct poll_slot *sl)
+{
+	struct ipc_poll_wait w;
+
+	if (it->ch && !sl->ended)
+		sl->known = poll_ask(it->ch, sl->want, sl->fd, &w);
 }
 
 static short
 poll_collect(const struct ipc_pollitem *it, const struct pollfd *p,
-             const struct poll_slot *sl)
+             struct poll_slot *sl)
 {
-	short ev = poll_known(it, sl), re;
+	short ev, re = 0;
 
+	if (sl->rd >= 0)
+		re = p[sl->rd].revents;
+	if (sl->wr >= 0)
+		re |= p[sl->wr].revents;
+	if (it->ch && sl->recheck && re)
+		poll_refresh(it, sl);
+	ev = poll_known(it, sl);
 	if (ev & IPC_POLLHUP)
 		return ev;
 	if (sl->wake >= 0 && p[sl->wake].revents) {
 		if (atomic_load_explicit(&it->ch->shut, memory_order_acquire))
 			return IPC_POLLHUP;
 	}
-	re = p[sl->rd].revents;
-	if (sl->wr >= 0)
-		re |= p[sl->wr].revents;
-	ev |= poll_map(re);
+	ev |= sl->recheck ? poll_map(re) & (IPC_POLLHUP | IPC_POLLERR) : poll_map(re);
 	/* Report only what was asked for, plus HUP and ERR, which always are. */
 	return ev & (it->events | IPC_POLLHUP | IPC_POLLERR);
 }
@@ -176,9 +220,11 @@ ipc_poll(struct ipc_pollitem *items, size_t n, int timeout_ms)
 		/* Something already known ready: look at the kernel's side without
 		 * waiting, so the answer is complete. */
 		wait_ms = ipc__deadline_ms(deadline);
-		for (i = 0; i < n && wait_ms != 0; i++)
+		for (i = 0; i < n; i++) {
+			poll_refresh(&items[i], &sl[i]);
 			if (poll_known(&items[i], &sl[i]))
 				wait_ms = 0;
+		}
 		rc = poll(p, (nfds_t)m, wait_ms);
 		if (rc < 0 && errno != EINTR) {
 			rc = -errno;

@@ -21,12 +21,15 @@ struct ipc_sigwatch {
 	sigset_t set;       /* what this watcher reads */
 };
 
-/* Signals the library blocked on a watcher's behalf, with the number of open
- * watchers that read each one: a signal is unblocked again when its last
- * watcher closes, and only if a watcher was the one that blocked it. */
+/* How many open watchers of the process read each signal: a signalfd sees a
+ * signal only while every thread blocks it, so none is unblocked while any
+ * watcher still reads it. The mask itself is per thread, and so is the record
+ * of what a watcher opened in this thread blocked here (and only here): a
+ * close unblocks in the calling thread what the library blocked in it, never
+ * what the thread blocked itself or inherited, whoever opened the watcher. */
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
-static sigset_t sig_added;
 static unsigned sig_users[_NSIG];
+static _Thread_local sigset_t sig_added;    /* zero (empty) in a new thread */
 
 static int
 sig_valid(int signo)
@@ -93,8 +96,9 @@ sig_others_block(const sigset_t *set)
 	return rc;
 }
 
-/* Give back the signals of @p set whose last watcher is going away. Called
- * with sig_lock held. */
+/* Give back, in the calling thread, the signals of @p set whose last watcher
+ * is going away and that the library blocked in this thread. Called with
+ * sig_lock held. */
 static void
 sig_release(const sigset_t *set)
 {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,32 +22,45 @@
 struct ipc__sock_listener *
 ipc__sock_listener_get(const ipc_listener *l)
 {
-	return l->priv ? *(struct ipc__sock_listener **)l->priv : NULL;
+	struct ipc__sock_listener *sl = l->priv;
+
+	return sl && sl->live ? sl : NULL;
+}
+
+/* A fresh epoll set over the listening socket and a fresh wake-up eventfd,
+ * both this process's own. */
+static int
+sock_events_new(struct ipc__sock_listener *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	sl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sl->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sl->epfd < 0 || sl->wakefd < 0)
+		return -errno;
+	ev.data.fd = sl->fd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0)
+		return -errno;
+	ev.data.fd = sl->wakefd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, sl->wakefd, &ev) < 0)
+		return -errno;
+	return 0;
 }
 
 int
 ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
                        int (*admit)(const struct ipc__sock_listener *, int))
 {
-	struct ipc__sock_listener *sl = calloc(1, sizeof(*sl));
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct ipc__sock_listener *sl = l->priv;
 
-	if (!sl) {
-		close(fd);
-		return -ENOMEM;
-	}
+	sl->live = 1;
 	sl->fd = fd;
+	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
 	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
-	*(struct ipc__sock_listener **)l->priv = sl;
-	if ((sl->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		return -errno;
-	ev.data.fd = fd;
-	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	return 0;
+	return sock_events_new(sl);
 }
 
 void
@@ -61,11 +75,27 @@ ipc__sock_listener_free(ipc_listener *l)
 		close(sl->pend[i].fd);
 	if (sl->epfd >= 0)
 		close(sl->epfd);
+	if (sl->wakefd >= 0)
+		close(sl->wakefd);
 	if (sl->fd >= 0)
 		close(sl->fd);
 	free(sl->path);
-	free(sl);
-	*(struct ipc__sock_listener **)l->priv = NULL;
+	sl->live = 0;
+}
+
+void
+ipc__sock_listener_shutdown(ipc_listener *l)
+{
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	uint64_t one = 1;
+	ssize_t unused;
+
+	/* A copy inherited from the parent (not yet adopted) shares the
+	 * parent's eventfd: the flag alone stops this process's accept. */
+	if (sl && sl->wakefd >= 0 && sl->pid == getpid()) {
+		unused = write(sl->wakefd, &one, sizeof(one));
+		(void)unused;
+	}
 }
 
 int
@@ -87,32 +117,31 @@ ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap)
 static int
 sock_adopt(struct ipc__sock_listener *sl)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
 	size_t i;
-	int epfd;
+	int epfd = sl->epfd, wakefd = sl->wakefd, rc;
 
 	if (sl->pid == getpid())
 		return 0;
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		return -errno;
-	ev.data.fd = sl->fd;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0) {
-		int rc = -errno;
-
-		close(epfd);
+	if ((rc = sock_events_new(sl)) < 0) {
+		if (sl->epfd >= 0)
+			close(sl->epfd);
+		if (sl->wakefd >= 0)
+			close(sl->wakefd);
+		sl->epfd = epfd;
+		sl->wakefd = wakefd;
 		return rc;
 	}
 	for (i = 0; i < sl->npend; i++)
 		close(sl->pend[i].fd);
 	sl->npend = 0;
-	close(sl->epfd);
-	sl->epfd = epfd;
+	close(epfd);
+	close(wakefd);
 	sl->pid = getpid();
 	return 0;
 }
 
 int
-ipc__sock_listener_fd(const ipc_listener *l)
+ipc__sock_listener_fd(ipc_listener *l)
 {
 	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
 	int rc = sock_adopt(sl);
@@ -122,34 +151,19 @@ ipc__sock_listener_fd(const ipc_listener *l)
 
 /* ------------------------------------------------------------ handshake */
 
-/* Bytes seen so far must be a prefix of a hello: refuse garbage at once. */
-static int
-hello_prefix_ok(const unsigned char *h, size_t got)
-{
-	size_t n = got < sizeof(ipc__hello_magic) ? got : sizeof(ipc__hello_magic);
-
-	if (memcmp(h, ipc__hello_magic, n) != 0)
-		return 0;
-	return got <= 4 || h[4] == IPC__WIRE_VERSION;
-}
-
 static int
 attach(ipc_channel *ch, int fd, uint32_t peer_max)
 {
-	int rc = ipc__stream_init(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
+	int rc = ipc__stream_init_fd(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
 
 	if (rc < 0) {
 		close(fd);      /* on failure the stream layer did not take it */
 		return rc;
 	}
-	if (!(ch->flags & IPC_RAW)) {
-		/* The hellos are exchanged: the stream layer must not repeat
-		 * them, and a message the peer would refuse is not sent. */
-		ch->st.hello_out = 1;
-		ch->st.hello_in = 1;
-		ch->st.peer_max = peer_max;
-		ch->st.send_limit = peer_max;
-	}
+	/* The hellos are exchanged: the framing must not repeat them, and a
+	 * message the peer would refuse is not sent. */
+	if (!(ch->flags & IPC_RAW))
+		ipc__stream_set_peer(ch, peer_max);
 	return 0;
 }
 
@@ -191,7 +205,7 @@ recv_hello(ipc_channel *ch, int fd, long long deadline, uint32_t *peer_max)
 		r = recv(fd, h + got, sizeof(h) - got, MSG_DONTWAIT);
 		if (r > 0) {
 			got += (size_t)r;
-			if (!hello_prefix_ok(h, got))
+			if (!ipc__hello_prefix_ok(h, got))
 				return -EPROTO;
 			continue;
 		}
@@ -308,7 +322,7 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
 		if (r > 0) {
 			p->got += (uint8_t)r;
-			if (!hello_prefix_ok(p->hello, p->got))
+			if (!ipc__hello_prefix_ok(p->hello, p->got))
 				break;
 			continue;
 		}
@@ -399,6 +413,8 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 	if ((rc = sock_adopt(sl)) < 0)
 		return rc;
 	for (;;) {
+		if (atomic_load_explicit(&l->shut, memory_order_acquire))
+			return IPC_EOF;
 		now = ipc__now_ns();
 		/* New peers first, a bounded batch so a flood cannot starve us. */
 		for (err = 0, n = 0; n < IPC__SOCK_PENDING_MAX; n++) {

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "ipc-private.h"
+#include "stream.h"
 
 #define IPC__SOCK_PENDING_MAX 64     /* handshakes in flight per listener */
 #define IPC__SOCK_HELLO_MS    1500   /* a peer's hello must arrive within this */
@@ -21,11 +21,13 @@ struct ipc__sock_pending {
 	int64_t       deadline;                 /* monotonic ns: dropped after */
 };
 
-/* Listener state. The listener's priv holds a pointer to this. */
+/* Listener state: the listener's private data (listener_priv_size). */
 struct ipc__sock_listener {
+	int      live;          /* set up by ipc__sock_listener_new() */
 	int      fd;            /* the listening socket */
-	int      epfd;          /* epoll over fd and every pending handshake */
-	pid_t    pid;           /* the process epfd and pend[] belong to */
+	int      epfd;          /* epoll over fd, wakefd and every pending handshake */
+	int      wakefd;        /* eventfd: ipc_listener_shutdown() wakes accept */
+	pid_t    pid;           /* the process epfd, wakefd and pend[] belong to */
 	int      flags;         /* IPC_RAW, IPC_ANY_UID */
 	uint32_t max_msg;
 	/* Run on every accepted socket before its hello; < 0 refuses it. */
@@ -39,8 +41,8 @@ struct ipc__sock_listener {
 	ino_t    ino;
 };
 
-/* Allocate the listener state around the bound, listening socket @p fd (taken
- * over even on failure) and hang it on @p l. */
+/* Set up the listener state around the bound, listening socket @p fd (taken
+ * over even on failure). */
 int  ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
                             int (*admit)(const struct ipc__sock_listener *, int));
 struct ipc__sock_listener *ipc__sock_listener_get(const ipc_listener *l);
@@ -54,7 +56,8 @@ void ipc__sock_listener_free(ipc_listener *l);
  * last copy is closed. */
 int  ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms);
 int  ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap);
-int  ipc__sock_listener_fd(const ipc_listener *l);
+int  ipc__sock_listener_fd(ipc_listener *l);
+void ipc__sock_listener_shutdown(ipc_listener *l);   /* async-signal-safe */
 
 /* Non-blocking connect of a fresh socket to @p sa, waiting until @p deadline.
  * @return the connected descriptor (non-blocking, close-on-exec) or < 0. */

@@ -85,19 +85,6 @@ ipc_wait_fd(ipc_channel *ch, int fd, short events, long long deadline_ns)
 	}
 }
 
-int
-ipc__set_cloexec_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
 /* Give a pipe or FIFO room for a 64 KiB message and its frame header in one
  * write (the default 64 KiB is 4 bytes short, which costs a wake-up round
  * trip per message). Best effort: the system limit may refuse it. */
@@ -108,32 +95,46 @@ ipc__pipe_grow(int fd)
 		(void)fcntl(fd, F_SETPIPE_SZ, IPC__PIPE_SIZE);
 }
 
+#ifdef IPC_TEST_HOOKS
 /* Test-only: IPC_CRASH_AT=<step>[:<n>] makes the process _exit(99) the n-th
  * time (default first) it reaches that step, so tests can kill a peer inside
- * a dangerous window on purpose, every run. Read once per process; safe from
- * several threads. */
-static const char *crash_want;
-static size_t crash_len;
-static atomic_long crash_hits;
-static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
-
-static void
-crash_read_env(void)
-{
-	const char *colon;
-
-	if (!(crash_want = getenv("IPC_CRASH_AT")))
-		return;
-	colon = strchr(crash_want, ':');
-	crash_len = colon ? (size_t)(colon - crash_want) : strlen(crash_want);
-	atomic_store(&crash_hits, colon ? atol(colon + 1) : 1);
-}
+ * a dangerous window on purpose, every run. Read on every call, so a process
+ * that already ran (a forked test child, several tests in one process under
+ * CK_FORK=no) sees the value set just now; the count restarts whenever the
+ * value differs from the one seen last. Safe from several threads; a process
+ * that never sets the variable never takes the lock (so a fork() from a
+ * threaded test cannot inherit it held). */
+static pthread_mutex_t crash_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int crash_armed;  /* crash_seen is not empty */
+static char crash_seen[128];    /* the value the count belongs to */
+static long crash_left;         /* hits to go before the crash; 0 once done */
 
 int
 ipc__crash_at(const char *step)
 {
-	pthread_once(&crash_once, crash_read_env);
-	if (!crash_want || strncmp(crash_want, step, crash_len) != 0 || step[crash_len])
+	const char *want = getenv("IPC_CRASH_AT"), *colon;
+	size_t len;
+	int hit = 0;
+
+	if ((!want || !*want) && !atomic_load(&crash_armed))
 		return 0;
-	return atomic_fetch_sub(&crash_hits, 1) == 1;
+	pthread_mutex_lock(&crash_lock);
+	if (!want || !*want || strlen(want) >= sizeof(crash_seen)) {
+		crash_seen[0] = 0;
+		atomic_store(&crash_armed, 0);
+		goto out;
+	}
+	colon = strchr(want, ':');
+	if (strcmp(want, crash_seen) != 0) {
+		strcpy(crash_seen, want);
+		crash_left = colon ? atol(colon + 1) : 1;
+		atomic_store(&crash_armed, 1);
+	}
+	len = colon ? (size_t)(colon - want) : strlen(want);
+	if (strncmp(want, step, len) == 0 && !step[len] && crash_left > 0)
+		hit = --crash_left == 0;
+out:
+	pthread_mutex_unlock(&crash_lock);
+	return hit;
 }
+#endif

@@ -1,7 +1,9 @@
 # Sourced by scripts/quickstart.sh and scripts/test.sh: the one place that
 # installs what libipc needs on Debian 12, and only what is missing.
 
-IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2 python3-dev"
+IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2 valgrind python3-dev"
+# Only for the real fuzzers of tests/fuzz (scripts/test.sh skips them without).
+IPC_FUZZ_DEPS="clang libclang-rt-14-dev"
 
 # Run a command as root: directly, or through sudo when we are not root.
 ipc_as_root()
@@ -16,13 +18,14 @@ ipc_as_root()
 	fi
 }
 
-# Install the packages of IPC_DEPS that dpkg does not list as installed
-# (plus build-essential if there is no C compiler or make): `apt-get update`
-# once, then one `apt-get install -y`. Nothing at all when all are present.
+# Install the packages of IPC_DEPS, and any named as arguments, that dpkg
+# does not list as installed (plus build-essential if there is no C compiler
+# or make): `apt-get update` once, then one `apt-get install -y`. Nothing at
+# all when all are present.
 ipc_deps_install()
 {
 	missing=""
-	for p in $IPC_DEPS; do
+	for p in $IPC_DEPS "$@"; do
 		case $(dpkg-query -W -f='${Status}' "$p" 2> /dev/null) in
 		"install ok installed") ;;
 		*) missing="$missing $p" ;;
@@ -32,7 +35,7 @@ ipc_deps_install()
 		missing="$missing build-essential"
 	fi
 	if [ -z "$missing" ]; then
-		echo "deps: all present ($IPC_DEPS)"
+		echo "deps: all present ($IPC_DEPS${*:+ $*})"
 		return 0
 	fi
 	echo "deps: installing$missing"

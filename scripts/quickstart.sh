@@ -25,6 +25,10 @@ for k in ("prefix", "bindir", "libdir"):
     print("%s=%s" % (k, v))
 ')"
 
+# What users run carries no test code (crash points, test-only variables).
+echo "== no test hooks in the installed library"
+sh tests/check-test-hooks.sh "$libdir/libipc.so" absent || exit 1
+
 echo "== ipc-bench (the main job)"
 if [ -x "$bindir/ipc-bench" ]; then
 	"$bindir/ipc-bench" "$@" || echo "ipc-bench failed (exit $?)"

@@ -6,7 +6,8 @@
 #include <ipc/ipc.h>
 #include <sys/types.h>
 
-/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages. */
+/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages (and
+ * under valgrind a tenth of them). */
 long test_scale(long n);
 
 /* A fresh mkdtemp() directory for this test (removed by the fixture). */
@@ -32,11 +33,20 @@ void test_unpair(ipc_channel *tx, ipc_channel *rx);
 /* Non-zero when @p scheme carries both directions on one channel. */
 int  test_two_way(const char *scheme);
 
-/* Fork a child that runs fn(arg) and _exit()s with its return value. */
+/* Fork a child that runs fn(arg) and _exit()s with its return value
+ * (stdio is flushed first: nothing buffered is printed twice). */
 pid_t test_fork(int (*fn)(void *), void *arg);
 /* Wait for @p pid at most @p ms; SIGKILL it if it overstays. Returns its exit
  * status (0..255), 128+signal if killed by one, or -1 on timeout. */
 int test_wait(pid_t pid, int ms);
+
+/* The calling thread's id, for test_wait_asleep(). */
+pid_t test_tid(void);
+/* Wait at most @p ms until thread (or process) @p tid sleeps in the kernel
+ * (state S or D in /proc). Returns 0, or -1 if it did not. It only makes it
+ * likely that the other side is blocked in the call under test before this
+ * side acts: no verdict may depend on it, and no sleep stands in for it. */
+int test_wait_asleep(pid_t tid, int ms);
 
 /* Run @p s with CK_ENV; exit 0 / 1. Call from main(). The _forked variant
  * gives every case its own process whatever CK_FORK says (for suites that
@@ -56,5 +66,20 @@ int test_have_listener(const char *uri);
 
 /* Print why and exit 77 (meson's "skipped"). */
 void test_skip(const char *why) __attribute__((noreturn));
+
+/* Non-zero when the library under test has its test hooks (crash points,
+ * IPC_TEST_* variables): built with -Dtest_hooks=true, which tests/meson.build
+ * passes on to the tests as IPC_TEST_HOOKS. */
+int test_have_hooks(void);
+/* For a run made only of cases that need the hooks: exit 77 saying so (and
+ * what is skipped) when the library has none. */
+void test_need_hooks(const char *what);
+
+/* Non-zero when this process runs under valgrind (RUNNING_ON_VALGRIND where
+ * valgrind/valgrind.h was found, else IPC_TEST_VALGRIND, which meson test
+ * --setup=valgrind sets). */
+int test_under_valgrind(void);
+/* Exit 77 saying why when under valgrind: for a run that cannot work there. */
+void test_skip_under_valgrind(const char *why);
 
 #endif

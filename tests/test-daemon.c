@@ -230,6 +230,7 @@ run_scenario(enum mode mode, const char *const *listen_uris, size_t nlisten)
 			argv[2 + i] = (char *)listen_uris[i];
 	argv[2 + (mode == MODE_LISTEN ? (int)nlisten : NCLIENTS)] = NULL;
 
+	fflush(NULL);
 	daemon = fork();
 	ck_assert_int_ge(daemon, 0);
 	if (daemon == 0) {

@@ -42,6 +42,8 @@ START_TEST(fd_shared_description_untouched)
 }
 END_TEST
 
+static char self_exe[4096];
+
 /* The seed's pattern: dup2() the pipe onto stdin, exec, read "fd:0". */
 START_TEST(fd_stdin_after_dup2_exec)
 {
@@ -52,6 +54,7 @@ START_TEST(fd_stdin_after_dup2_exec)
 	FILE *f;
 
 	ck_assert_int_eq(pipe(fds), 0);
+	fflush(NULL);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -59,8 +62,9 @@ START_TEST(fd_stdin_after_dup2_exec)
 		close(fds[0]);
 		close(fds[1]);
 		dup2(open(test_path("child.out"), O_WRONLY | O_CREAT, 0600), STDOUT_FILENO);
-		/* The child re-executes this test binary in its "reader" role. */
-		execl("/proc/self/exe", "test-driver-fd", "--stdin-reader", (char *)NULL);
+		/* The child re-executes this test binary in its "reader" role
+		 * (by its real path: under valgrind /proc/self/exe is valgrind). */
+		execl(self_exe, "test-driver-fd", "--stdin-reader", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[0]);
@@ -70,7 +74,7 @@ START_TEST(fd_stdin_after_dup2_exec)
 	ck_assert_int_eq(ipc_send(tx, "", 0, 1000), 0);
 	ck_assert_int_eq(ipc_send(tx, "third", 5, 1000), 5);
 	ipc_close(tx);
-	st = test_wait(pid, 10000);
+	st = test_wait(pid, 60000);
 	ck_assert_int_eq(st, 0);
 	f = fopen(test_path("child.out"), "r");
 	ck_assert_ptr_nonnull(f);
@@ -90,7 +94,7 @@ stdin_reader(void)
 
 	if (ipc_open(&rx, "fd:0", IPC_RECV, NULL) < 0)
 		return 1;
-	while ((n = ipc_recv(rx, buf, sizeof(buf), 5000)) >= 0)
+	while ((n = ipc_recv(rx, buf, sizeof(buf), 30000)) >= 0)
 		printf("%.*s|", (int)n, buf);
 	printf("%s\n", n == IPC_EOF ? "EOF" : ipc_strerror((int)n));
 	ipc_close(rx);
@@ -219,10 +223,11 @@ START_TEST(fd_recv_alloc_partial_message)
 	ck_assert_int_eq(ipc_open(&rx, uri, IPC_RECV, NULL), 0);
 	ck_assert_int_eq(write(fds[1], head, sizeof(head)), sizeof(head));
 	ck_assert_int_eq(write(fds[1], body, 10), 10);
+	/* The bug this guards against never returned: any bound tells. */
 	t0 = now_ms();
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 0), -EAGAIN);
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 100), -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(now_ms() - t0, 30000);
 	ck_assert_ptr_null(p);
 	ck_assert_int_eq(write(fds[1], body + 10, 90), 90);
 	ck_assert_int_eq(ipc_recv_alloc(rx, &p, 1000), 100);
@@ -242,7 +247,7 @@ START_TEST(fd_terminal_send_timeout)
 	int master, slave, keep;
 	char uri[32];
 	ssize_t n;
-	int64_t t0;
+	int i;
 
 	master = posix_openpt(O_RDWR | O_NOCTTY);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
@@ -252,12 +257,13 @@ START_TEST(fd_terminal_send_timeout)
 	keep = dup(slave);
 	snprintf(uri, sizeof(uri), "fd:%d", slave);
 	ck_assert_int_eq(ipc_open(&tx, uri, IPC_SEND | IPC_RAW, NULL), 0);
-	t0 = now_ms();
+	/* The terminal's buffer is far smaller than 100 MiB: a send that
+	 * ignored its timeout would hang here (and Check's timeout fail it). */
+	i = 0;
 	do
 		n = ipc_send(tx, big, sizeof(big), 200);
-	while (n > 0 && now_ms() - t0 < 5000);
+	while (n > 0 && ++i < 100);
 	ck_assert_int_eq(n, -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 5000);
 	ck_assert_int_eq(fcntl(keep, F_GETFL) & O_NONBLOCK, 0);
 	ipc_close(tx);
 	close(keep);
@@ -273,9 +279,12 @@ main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--stdin-reader") == 0)
 		return stdin_reader();
+	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) <= 0)
+		test_skip("no /proc/self/exe to re-execute");
 	s = suite_create("driver-fd");
 	tc = tcase_create("fd");
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
+	tcase_set_timeout(tc, 120);     /* not Check's 4 s: loaded machines, valgrind */
 	tcase_add_test(tc, fd_shared_description_untouched);
 	tcase_add_test(tc, fd_stdin_after_dup2_exec);
 	tcase_add_test(tc, fd_two_descriptors_and_socket);

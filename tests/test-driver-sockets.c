@@ -161,7 +161,7 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 	ipc_channel *ch[128];
 	struct pollfd p[129];
 	int64_t end = now_ms() + ms;
-	int n = 0, i, rc;
+	int n = 0, i, rc, polled;
 	ipc_channel *c;
 	ssize_t r;
 
@@ -172,10 +172,11 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 			p[i + 1] = (struct pollfd){ .fd = ipc_fd(ch[i]), .events = POLLIN };
 		rc = poll(p, (nfds_t)n + 1, 100);
 		ck_assert_int_ge(rc, 0);
+		polled = n;     /* channels accepted below have no revents yet */
 		if (p[0].revents)
 			while (n < 128 && ipc_accept(l, &c, 0) == 0)
 				ch[n++] = c;
-		for (i = n - 1; i >= 0; i--) {
+		for (i = polled - 1; i >= 0; i--) {
 			if (!p[i + 1].revents)
 				continue;
 			for (;;) {
@@ -266,7 +267,6 @@ echo_one(void *p)
 {
 	static unsigned char buf[1000];
 	ipc_listener *l = p;
-	struct timespec nap = { 0, 200000000 };
 	ipc_channel *c;
 	ssize_t n;
 
@@ -277,7 +277,9 @@ echo_one(void *p)
 		if (n < 0)
 			return 2;
 		if (n == 7 && memcmp(buf, "kill-me", 7) == 0) {
-			nanosleep(&nap, NULL);  /* the client is blocked in recv by now */
+			/* Most likely the client waits in its recv by then (or
+			 * it finds the end at once: the same verdict). */
+			test_wait_asleep(getppid(), 10000);
 			raise(SIGKILL);
 		}
 		if (ipc_send(c, buf, (size_t)n, 20000) != n)
@@ -291,7 +293,6 @@ START_TEST(sock_server_killed)
 	ipc_options o = opts(5000);
 	ipc_channel *c;
 	char buf[64];
-	int64_t t0;
 	ssize_t n;
 	pid_t pid;
 	int i;
@@ -304,11 +305,10 @@ START_TEST(sock_server_killed)
 		ck_assert_int_eq(ipc_recv(c, buf, sizeof(buf), 5000), 4);
 	}
 	ck_assert_int_eq(ipc_send(c, "kill-me", 7, 5000), 7);
-	t0 = now_ms();
-	n = ipc_recv(c, buf, sizeof(buf), 8000);
+	/* The end, not the timeout: no clock needed to tell them apart. */
+	n = ipc_recv(c, buf, sizeof(buf), 60000);
 	ck_assert_msg(n == IPC_EOF || n == -ECONNRESET, "recv after kill: %zd", n);
-	ck_assert_int_lt(now_ms() - t0, 5000);
-	ck_assert_int_eq(test_wait(pid, 5000), 128 + SIGKILL);
+	ck_assert_int_eq(test_wait(pid, 30000), 128 + SIGKILL);
 	/* Sending to a dead server fails cleanly, without SIGPIPE. */
 	n = ipc_send(c, "x", 1, 1000);
 	n = n == 1 ? ipc_send(c, "x", 1, 1000) : n;
@@ -361,7 +361,7 @@ END_TEST
 static int
 one_roundtrip(void *p)
 {
-	ipc_options o = opts(5000);
+	ipc_options o = opts(30000);
 	ipc_channel *c;
 	char buf[16];
 
@@ -467,34 +467,54 @@ START_TEST(sock_garbage_refused)
 }
 END_TEST
 
+/* Has the listener closed its end of raw peer @p fd? */
+static int
+peer_dropped(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 START_TEST(sock_silent_peers)
 {
 	ipc_listener *l = make_listener(0);
-	int fds[80], i;
+	int fds[80], i, good, dropped;
+	unsigned char h[16];
 	ipc_channel *c;
 	char buf[16];
-	int64_t t0;
 	pid_t pid;
 
-	/* One silent peer: accept does not wait on it... */
+	/* One silent peer: accept does not wait on it, so its handshake
+	 * (1.5 s to go) is still pending after a 100 ms accept... */
 	fds[0] = raw_connect();
-	t0 = now_ms();
 	ck_assert_int_eq(ipc_accept(l, &c, 100), -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 1000);
 	ck_assert_int_eq(ipc_accept(l, &c, 0), -EAGAIN);
+	ck_assert(!peer_dropped(fds[0]));
 	/* ...and drops it after the handshake deadline. */
 	ck_assert_int_eq(ipc_accept(l, &c, 2500), -ETIMEDOUT);
 	assert_dropped(fds[0]);
 
-	/* A flood of silent peers, more than the handshake set holds: a real
-	 * client behind them is served long before they time out. */
+	/* A flood of silent peers, more than the handshake set (64) holds, and
+	 * behind them a peer whose hello is already there: it is served while
+	 * the silent ones are still pending (only the overflow was dropped),
+	 * not after they time out. Every byte is in before the accept, so no
+	 * clock decides the verdict. */
 	for (i = 0; i < 80; i++)
 		fds[i] = raw_connect();
 	ck_assert_int_eq(ipc_accept(l, &c, 0), -EAGAIN);
-	pid = test_fork(one_roundtrip, NULL);
-	t0 = now_ms();
+	good = raw_connect();
+	ck_assert_int_eq(write(good, h, hello(h, 1, 1024)), 12);
 	ck_assert_int_eq(ipc_accept(l, &c, 5000), 0);
-	ck_assert_int_lt(now_ms() - t0, 1200);
+	for (dropped = i = 0; i < 80; i++)
+		dropped += peer_dropped(fds[i]);
+	ck_assert_int_le(dropped, 80 - 63);
+	ipc_close(c);
+	close(good);
+
+	/* A real client behind them is served too. */
+	pid = test_fork(one_roundtrip, NULL);
+	ck_assert_int_eq(ipc_accept(l, &c, 30000), 0);
 	ck_assert_int_eq(ipc_recv(c, buf, sizeof(buf), 5000), 6);
 	ck_assert_int_eq(ipc_send(c, "alive", 6, 5000), 6);
 	ck_assert_int_eq(test_wait(pid, 5000), 0);
@@ -558,10 +578,11 @@ accept_emfile(void *p)
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 10;
 	t0 = now_ms();
-	rc = ipc_accept(l, &c, 3000);
+	/* At once, not after spinning until the timeout (far off). */
+	rc = ipc_accept(l, &c, 60000);
 	if (rc != -EMFILE)
 		return 11;
-	if (now_ms() - t0 > 1000)
+	if (now_ms() - t0 > 30000)
 		return 12;
 	close(fd);
 	close(silent);
@@ -570,9 +591,17 @@ accept_emfile(void *p)
 
 START_TEST(sock_accept_emfile)
 {
-	ipc_listener *l = make_listener(0);
+	ipc_listener *l;
 
-	ck_assert_int_eq(test_wait(test_fork(accept_emfile, l), 10000), 0);
+	if (test_under_valgrind()) {
+		/* valgrind keeps descriptors of its own above the limit: the
+		 * child's setrlimit cannot work there. */
+		printf("sock_accept_emfile: under valgrind, skipped\n");
+		return;
+	}
+	l = make_listener(0);
+
+	ck_assert_int_eq(test_wait(test_fork(accept_emfile, l), 90000), 0);
 	ipc_listener_close(l);
 }
 END_TEST
@@ -651,7 +680,7 @@ START_TEST(sock_open_timeout)
 	/* Nobody calls ipc_accept: no hello comes, the open is bounded. */
 	ck_assert_int_eq(ipc_open(&c, uri, IPC_SEND | IPC_RECV, &o), -ETIMEDOUT);
 	ck_assert_int_ge(now_ms() - t0, 250);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 30000);    /* bounded, however loaded */
 	ipc_listener_close(l);
 	/* Nobody listens at all. */
 	ck_assert_int_eq(ipc_open(&c, uri, IPC_SEND | IPC_RECV, &o),
@@ -680,21 +709,39 @@ START_TEST(sock_peer_cred)
 END_TEST
 
 /* A pre-forked server: workers accept on one inherited listener, each with
- * its own handshakes; every client is served exactly once. */
+ * its own handshakes; every client is served exactly once. The workers
+ * serve until the parent closes prefork_stop (every client is done): an
+ * accept timeout as the end would leave a late client unserved. */
+static int prefork_stop[2];
+
 static int
 prefork_worker(void *p)
 {
 	ipc_listener *l = p;
+	struct pollfd pf[2] = {
+		{ .fd = ipc_listener_fd(l), .events = POLLIN },
+		{ .fd = prefork_stop[0], .events = POLLIN },
+	};
 	ipc_channel *c;
 	char buf[16];
-	int served = 0;
+	int served = 0, rc;
 
-	while (ipc_accept(l, &c, 1500) == 0) {
-		if (ipc_recv(c, buf, sizeof(buf), 5000) != 6 || ipc_send(c, buf, 6, 5000) != 6)
+	close(prefork_stop[1]);
+	while (poll(pf, 2, 60000) > 0 && !pf[1].revents) {
+		/* Readable: a peer to take, or a handshake to advance (or another
+		 * worker was quicker). */
+		if ((rc = ipc_accept(l, &c, 0)) == -EAGAIN)
+			continue;
+		if (rc < 0)
+			return 101;
+		if (ipc_recv(c, buf, sizeof(buf), 30000) != 6 || ipc_send(c, buf, 6, 30000) != 6)
 			return 100;
 		ipc_close(c);
 		served++;
 	}
+	if (!pf[1].revents)
+		return 102;     /* a minute without a client or the word to stop */
+	close(prefork_stop[0]);
 	ipc_listener_close(l);      /* a child's close: the file stays */
 	return served;
 }
@@ -705,14 +752,17 @@ START_TEST(sock_prefork_workers)
 	pid_t w[2], c[12];
 	int i, served = 0, st;
 
+	ck_assert_int_eq(pipe2(prefork_stop, O_CLOEXEC), 0);
 	for (i = 0; i < 2; i++)
 		w[i] = test_fork(prefork_worker, l);
+	close(prefork_stop[0]);
 	for (i = 0; i < 12; i++)
 		c[i] = test_fork(one_roundtrip, NULL);
 	for (i = 0; i < 12; i++)
-		ck_assert_int_eq(test_wait(c[i], 10000), 0);
+		ck_assert_int_eq(test_wait(c[i], 60000), 0);
+	close(prefork_stop[1]);
 	for (i = 0; i < 2; i++) {
-		st = test_wait(w[i], 10000);
+		st = test_wait(w[i], 60000);
 		ck_assert_int_le(st, 12);
 		served += st;
 	}
@@ -920,7 +970,7 @@ ns_server(void *p)
 	struct client_arg *a = p;
 	ipc_listener *l;
 	ipc_channel *c;
-	char u[80];
+	char u[80] = "";        /* all 80 bytes go down the pipe */
 	static unsigned char buf[70000];
 	ssize_t n;
 	uint32_t i;
@@ -932,7 +982,7 @@ ns_server(void *p)
 		return 2;
 	if (write(ns_pipe[1], u, sizeof(u)) != sizeof(u))
 		return 3;
-	if (ipc_accept(l, &c, 10000) < 0)
+	if (ipc_accept(l, &c, 60000) < 0)
 		return 4;
 	for (i = 0; i < a->count; i++) {
 		n = ipc_recv(c, buf, sizeof(buf), 10000);
@@ -1325,7 +1375,7 @@ END_TEST
 static int
 as_nobody_open(void *p)
 {
-	ipc_options o = opts(5000);
+	ipc_options o = opts(30000);
 	ipc_channel *c;
 	struct ipc_peer peer;
 	int rc;
@@ -1359,8 +1409,21 @@ uid_case(const char *u, int flags, int want_refused)
 	snprintf(uri, sizeof(uri), "%s", u);
 	pid = test_fork(as_nobody_open, NULL);
 	if (want_refused) {
-		ck_assert_int_eq(ipc_accept(l, &c, 1500), -ETIMEDOUT);
-		ck_assert_int_eq(test_wait(pid, 8000), ECONNREFUSED);
+		int i, st = -1;
+
+		/* Accept until the client has its answer: never a channel. The
+		 * refusal happens inside ipc_accept, so a client that comes late
+		 * still needs one running. */
+		for (i = 0; i < 600 && st < 0; i++) {
+			ck_assert_int_eq(ipc_accept(l, &c, 100), -ETIMEDOUT);
+			if (waitpid(pid, &st, WNOHANG) == pid)
+				st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			else
+				st = -1;
+		}
+		if (st < 0)
+			st = test_wait(pid, 1);
+		ck_assert_int_eq(st, ECONNREFUSED);
 	} else {
 		ck_assert_int_eq(ipc_accept(l, &c, 5000), 0);
 		ck_assert_int_eq(ipc_peer_cred(c, &peer), 0);
@@ -1390,10 +1453,12 @@ START_TEST(unix_other_uid_refused)
 }
 END_TEST
 
+static int squat_done[2];
+
 static int
 nobody_listener(void *p)
 {
-	int *ready = p;
+	int *ready = p, i;
 	ipc_listener *l;
 	ipc_channel *c;
 
@@ -1403,14 +1468,24 @@ nobody_listener(void *p)
 		return 101;
 	if (write(ready[1], "r", 1) != 1)
 		return 102;
-	ipc_accept(l, &c, 3000);
+	/* Listen until the parent has its answer (it closes its end of
+	 * squat_done), at most a minute: not for a fixed time it might miss. */
+	close(squat_done[1]);
+	for (i = 0; i < 600; i++) {
+		struct pollfd pf = { .fd = squat_done[0], .events = POLLIN };
+
+		if (ipc_accept(l, &c, 100) == 0)
+			ipc_close(c);
+		if (poll(&pf, 1, 0) == 1)
+			break;
+	}
 	ipc_listener_close(l);
-	return 0;
+	return i < 600 ? 0 : 103;
 }
 
 START_TEST(unix_other_uid_listener_refused)
 {
-	ipc_options o = opts(3000);
+	ipc_options o = opts(30000);
 	int ready[2];
 	ipc_channel *c;
 	char b;
@@ -1419,10 +1494,13 @@ START_TEST(unix_other_uid_listener_refused)
 	/* A name squatted by another (non-root) uid: the client says no. */
 	snprintf(uri, sizeof(uri), "unix:@ipc-test-%d-squat", (int)getpid());
 	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe2(squat_done, O_CLOEXEC), 0);
 	pid = test_fork(nobody_listener, ready);
+	close(squat_done[0]);
 	ck_assert_int_eq(read(ready[0], &b, 1), 1);
 	ck_assert_int_eq(ipc_open(&c, uri, IPC_SEND | IPC_RECV, &o), -EACCES);
-	ck_assert_int_eq(test_wait(pid, 8000), 0);
+	close(squat_done[1]);
+	ck_assert_int_eq(test_wait(pid, 30000), 0);
 	close(ready[0]);
 	close(ready[1]);
 }
@@ -1442,7 +1520,6 @@ sockets_suite(const char *mode)
 	if (!mode) {
 		tcase_add_test(tc, sock_echo_64_clients);
 		tcase_add_test(tc, sock_server_killed);
-		tcase_add_test(tc, sock_client_killed_mid_frame);
 		tcase_add_test(tc, sock_garbage_refused);
 		tcase_add_test(tc, sock_silent_peers);
 		tcase_add_test(tc, sock_listener_fd_pollable);
@@ -1467,6 +1544,8 @@ sockets_suite(const char *mode)
 			tcase_add_test(tc, unix_abstract);
 			tcase_add_test(tc, unix_addresses);
 		}
+	} else if (strcmp(mode, "hooks") == 0) {
+		tcase_add_test(tc, sock_client_killed_mid_frame);   /* a crash point */
 	} else if (strcmp(mode, "ipv6") == 0) {
 		tcase_add_test(tc, tcp_ipv6_loopback);
 	} else if (strcmp(mode, "netns") == 0) {
@@ -1499,11 +1578,13 @@ main(int argc, char **argv)
 	int rc;
 
 	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "unix"))) {
-		fprintf(stderr, "usage: %s tcp|unix [ipv6|netns|uid]\n", argv[0]);
+		fprintf(stderr, "usage: %s tcp|unix [hooks|ipv6|netns|uid]\n", argv[0]);
 		return 2;
 	}
 	scheme = argv[1];
 	signal(SIGPIPE, SIG_DFL);   /* a SIGPIPE would kill the test: none may come */
+	if (mode && strcmp(mode, "hooks") == 0)
+		test_need_hooks("clients killed by a crash point mid-frame");
 	if (mode && strcmp(mode, "ipv6") == 0 && !have_ipv6_loopback())
 		test_skip("no IPv6 loopback (::1) on this machine");
 	if (mode && strcmp(mode, "uid") == 0) {

@@ -199,13 +199,15 @@ START_TEST(poll_timeouts_and_errors)
 	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
 	ck_assert_int_eq(ipc_sigwatch_open(&w, sigs, 1), 0);
 	it[0] = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	/* Never early; the upper bounds only tell a bounded wait from none
+	 * (generous: a loaded machine must not fail them). */
 	t0 = now_ms();
 	ck_assert_int_eq(ipc_poll(it, 1, 0), 0);
-	ck_assert_int_lt(now_ms() - t0, 50);
+	ck_assert_int_lt(now_ms() - t0, 30000);
 	t0 = now_ms();
 	ck_assert_int_eq(ipc_poll(it, 1, 120), 0);
 	ck_assert_int_ge(now_ms() - t0, 120);
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(now_ms() - t0, 30000);
 
 	ck_assert_int_eq(ipc_poll(it, 1, -2), -EINVAL);
 	ck_assert_int_eq(ipc_poll(NULL, 1, 0), -EINVAL);
@@ -272,13 +274,20 @@ START_TEST(poll_shutdown_every_transport)
 }
 END_TEST
 
+struct shut_arg {
+	ipc_channel *ch;
+	pid_t poller;
+};
+
 static void *
 shut_later(void *arg)
 {
-	struct timespec nap = { 0, 100 * 1000000 };
+	struct shut_arg *s = arg;
 
-	nanosleep(&nap, NULL);
-	ipc_shutdown(arg);
+	/* Most likely the poll waits by then; a shutdown first must give
+	 * HUP as well. */
+	test_wait_asleep(s->poller, 10000);
+	ipc_shutdown(s->ch);
 	return NULL;
 }
 
@@ -286,15 +295,16 @@ START_TEST(poll_woken_by_shutdown_from_another_thread)
 {
 	ipc_channel *tx, *rx;
 	struct ipc_pollitem it;
+	struct shut_arg s;
 	pthread_t t;
-	long long t0 = now_ms();
 
 	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
 	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
-	ck_assert_int_eq(pthread_create(&t, NULL, shut_later, rx), 0);
-	ck_assert_int_eq(ipc_poll(&it, 1, 10000), 1);
+	s = (struct shut_arg){ rx, test_tid() };
+	ck_assert_int_eq(pthread_create(&t, NULL, shut_later, &s), 0);
+	/* Only the shutdown can end it before its 60 s. */
+	ck_assert_int_eq(ipc_poll(&it, 1, 60000), 1);
 	ck_assert_int_eq(it.revents, IPC_POLLHUP);
-	ck_assert_int_lt(now_ms() - t0, 5000);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	test_unpair(tx, rx);
 }
@@ -303,10 +313,9 @@ END_TEST
 static int
 send_late(void *arg)
 {
-	struct timespec nap = { 0, 150 * 1000000 };
 	ipc_channel *tx = arg;
 
-	nanosleep(&nap, NULL);
+	test_wait_asleep(getppid(), 10000);     /* most likely in its poll */
 	return ipc_send(tx, "late", 5, 2000) == 5 ? 0 : 1;
 }
 
@@ -324,7 +333,7 @@ START_TEST(poll_wakes_for_another_process)
 	ck_assert_int_eq(ipc_poll(&it, 1, -1), 1);
 	ck_assert_int_eq(it.revents, IPC_POLLIN);
 	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 5);
-	ck_assert_int_eq(test_wait(child, 5000), 0);
+	ck_assert_int_eq(test_wait(child, 30000), 0);
 	test_unpair(tx, rx);
 }
 END_TEST
@@ -359,9 +368,11 @@ START_TEST(poll_eintr_keeps_waiting)
 	ck_assert_int_eq(timer_settime(tm, 0, &its, NULL), 0);
 	ck_assert_int_eq(ipc_poll(&it, 1, 400), 0);
 	ck_assert_int_ge(now_ms() - t0, 400);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 30000);
 	timer_delete(tm);
-	ck_assert_int_ge(alarms, 3);
+	/* Expirations a busy machine delays are merged into one signal: only
+	 * the first is sure to have come (at 40 ms, inside the 400 ms). */
+	ck_assert_int_ge(alarms, 1);
 	test_unpair(tx, rx);
 }
 END_TEST
@@ -561,7 +572,7 @@ poll_suite(void)
 	for (i = 0; i < nschemes; i++)
 		printf("%s%s", schemes[i], i + 1 < nschemes ? " " : "\n");
 	tcase_add_checked_fixture(tc, test_fixture_setup, test_fixture_teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, poll_mix_of_every_transport);
 	tcase_add_loop_test(tc, poll_sees_read_ahead, 0, (int)nschemes);
 	tcase_add_loop_test(tc, poll_epoll_edge_rule, 0, (int)nschemes);

@@ -25,13 +25,14 @@ enum {                     /* flags for ipc_open, ipc_pipe, ipc_listen */
 	IPC_CREATE  = 1 << 2,  /* create the named object (FIFO, shm); its owner removes it on close */
 	IPC_RAW     = 1 << 3,  /* byte stream, no framing: talk to programs that do not use libipc */
 	IPC_ANY_UID = 1 << 4,  /* unix listener: accept peers of any uid (default: own euid only) */
+	IPC_INHERIT = 1 << 5,  /* ipc_pipe / ipc_pair: ends a child can dup2() onto 0/1/2 and exec */
 };
 
 typedef struct ipc_options {
 	size_t   size;            /* sizeof(ipc_options); 0 or too small -> -EINVAL; unknown
 	                             non-zero bytes past the fields this version knows -> -E2BIG */
 	size_t   max_msg;         /* largest message accepted; default 16 MiB (shm: bounded by capacity) */
-	size_t   capacity;        /* shm ring bytes per direction; default 1 MiB */
+	size_t   capacity;        /* shm ring bytes per direction; default 2 MiB */
 	unsigned mode;            /* exact permissions of created FIFOs, shm objects and unix socket
 	                             files, applied with fchmod (never through umask); default 0600 */
 	int      open_timeout_ms; /* connect / FIFO rendezvous / shm attach; default (0): wait
@@ -94,8 +95,11 @@ void ipc_free(void *buf);
 
 /**
  * An anonymous pipe, like pipe(2): ends[0] receives, ends[1] sends. Both ends
- * survive fork(); each process closes the end it does not use.
- * @param flags  0 or IPC_RAW
+ * survive fork(); each process closes the end it does not use. With
+ * IPC_INHERIT the ends are blocking file descriptions (ipc_fd() gives them)
+ * that a child may dup2() onto 0/1/2 before exec; they stay close-on-exec
+ * until then, and the library's own calls keep their timeouts.
+ * @param flags  0, IPC_RAW, IPC_INHERIT
  * @return 0; -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
  */
 int ipc_pipe(ipc_channel *ends[2], int flags);
@@ -107,8 +111,14 @@ int ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms);
 /** Write the bound URI (e.g. the real port after port 0) into @p buf.
  *  @return its length; -ENOSPC if @p cap is too small, -EINVAL. */
 int ipc_listener_addr(const ipc_listener *l, char *buf, size_t cap);
-/** Pollable descriptor, readable when ipc_accept may succeed. */
-int ipc_listener_fd(const ipc_listener *l);
+/** Pollable descriptor, readable when ipc_accept may succeed. Created on the
+ *  first call in each process (a forked worker gets its own), so not const.
+ *  @return a descriptor owned by the listener; -EOPNOTSUPP, -EINVAL, -EMFILE. */
+int ipc_listener_fd(ipc_listener *l);
+/** Thread- and async-signal-safe: a blocked ipc_accept() on @p l and every
+ *  later one return IPC_EOF; ipc_listener_fd() turns readable.
+ *  ipc_listener_close() still frees it. @return 0 or -EINVAL. (0.2) */
+int ipc_listener_shutdown(ipc_listener *l);
 /** Stop listening and free @p l. @return 0 or a negative errno. */
 int ipc_listener_close(ipc_listener *l);
 
@@ -118,10 +128,32 @@ int ipc_peer_cred(const ipc_channel *ch, struct ipc_peer *out);
 
 /**
  * Pollable descriptor of @p ch. Edge-style for every driver: when it fires,
- * receive with timeout 0 until -EAGAIN, which re-arms it.
- * @return a descriptor owned by the channel; -EOPNOTSUPP, -EINVAL.
+ * receive with timeout 0 until -EAGAIN, which re-arms it. Stream transports
+ * return the descriptor they already have; shm creates its wake-up set on
+ * the first call (so not const). An IPC_INHERIT end returns the descriptor
+ * a child may dup2().
+ * @return a descriptor owned by the channel; -EOPNOTSUPP, -EINVAL, -EMFILE.
  */
-int ipc_fd(const ipc_channel *ch);
+int ipc_fd(ipc_channel *ch);
+
+/**
+ * Push out the rest of a message an earlier ipc_send() committed but could
+ * not finish within its timeout (the "committed tail"). (0.2)
+ * @return 0 when nothing of an earlier send is left to write; -EAGAIN /
+ *         -ETIMEDOUT (some is still held), -EPIPE / -ECONNRESET (the peer is
+ *         gone: the message stays cut off), IPC_EOF (ipc_shutdown), -EBADF
+ *         (not opened for sending), -EINVAL.
+ */
+int ipc_flush(ipc_channel *ch, int timeout_ms);
+
+/**
+ * A connected pair of duplex channels, socketpair(AF_UNIX, SOCK_STREAM):
+ * what one end sends the other receives, both ways. Both ends survive
+ * fork(); each process closes the end it does not use. (0.2)
+ * @param flags  0, IPC_RAW, IPC_INHERIT
+ * @return 0; -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
+ */
+int ipc_pair(ipc_channel *ends[2], int flags);
 
 /**
  * Thread- and async-signal-safe: every blocked or later call on @p ch

@@ -28,10 +28,15 @@ struct ipc_siginfo {
 int ipc_sigwatch_open(ipc_sigwatch **out, const int *signals, size_t n);
 /** Pollable descriptor, readable while a watched signal is pending. */
 int ipc_sigwatch_fd(const ipc_sigwatch *w);
-/** Take one pending signal. @return 0; -EAGAIN / -ETIMEDOUT, -EINVAL. */
+/** Take one pending signal. @return 0; -EAGAIN / -ETIMEDOUT, -EINVAL;
+ *  -EBADF or -EIO (a short record) when the watcher's descriptor was closed
+ *  or replaced behind its back. */
 int ipc_sigwatch_read(ipc_sigwatch *w, struct ipc_siginfo *out, int timeout_ms);
-/** Close the watcher and restore the signal mask it changed; signals of the
- *  set still pending when they are unblocked are discarded. */
+/** Close the watcher and restore, in the calling thread, the signal mask the
+ *  library changed there: a signal no other watcher reads is unblocked if a
+ *  watcher opened in this thread blocked it. Closed from another thread, the
+ *  opener's mask stays as it is. Signals unblocked while still pending are
+ *  discarded. @return 0, or -errno from close(2); the watcher is freed. */
 int ipc_sigwatch_close(ipc_sigwatch *w);
 /** Send @p signo with payload @p value to @p pid (sigqueue).
  *  @return 0; -EINVAL, -ESRCH, -EPERM, -EAGAIN (queue full). */

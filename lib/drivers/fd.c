@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../ipc-private.h"
+#include "../stream.h"
 
 static int
 parse_fd(const char **p)
@@ -108,7 +108,7 @@ fd_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 		return rc;
 	if (rfd == wfd)
 		rkind = wkind;
-	return ipc__stream_init(ch, rfd, rkind, wfd, wkind);
+	return ipc__stream_init_fd(ch, rfd, rkind, wfd, wkind);
 }
 
 static void
@@ -119,12 +119,15 @@ fd_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fd = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fd",
+	.priv_size = sizeof(struct ipc__framing *),
 	.open      = fd_open,
 	.send      = ipc__stream_send,
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
+	.poll      = ipc__stream_poll,
 	.close     = fd_close,
 };

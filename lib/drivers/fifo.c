@@ -8,9 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../ipc-private.h"
+#include "../stream.h"
 
 struct fifo_priv {
+	struct ipc__framing *framing;   /* first, as every stream driver's */
 	char *path;         /* set only when this channel created the FIFO */
 };
 
@@ -126,9 +127,9 @@ fifo_open(ipc_channel *ch, const char *path, int flags, const ipc_options *opt)
 	}
 	ipc__pipe_grow(fd);
 	if (dir == IPC_RECV)
-		rc = ipc__stream_init(ch, fd, IPC__FD_NONBLOCK, -1, 0);
+		rc = ipc__stream_init_fd(ch, fd, IPC__FD_NONBLOCK, -1, 0);
 	else
-		rc = ipc__stream_init(ch, -1, 0, fd, IPC__FD_NONBLOCK);
+		rc = ipc__stream_init_fd(ch, -1, 0, fd, IPC__FD_NONBLOCK);
 	if (rc < 0)
 		close(fd);      /* init takes the descriptor only on success */
 	return rc;
@@ -148,6 +149,7 @@ fifo_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fifo = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fifo",
 	.priv_size = sizeof(struct fifo_priv),
 	.open      = fifo_open,
@@ -155,6 +157,7 @@ const struct ipc_driver ipc__drv_fifo = {
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
+	.poll      = ipc__stream_poll,
 	.close     = fifo_close,
 };
