@@ -27,6 +27,8 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	}
 	self->ch = ch;
 	self->flags = flags;
+	self->fd = -1;
+	self->fd_gen = 0;
 	self->weakrefs = NULL;
 	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
@@ -267,17 +269,66 @@ channel_recv_into(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, 
 	return PyLong_FromLongLong(rc);
 }
 
+/* ipc_fd() may create the descriptor (shm's wake-up set) on its first call
+ * in a process, so that call is serialized with the receivers; the answer
+ * is kept for this process (a forked child asks again). */
 static PyObject *
 channel_fileno(ipcpy_Channel *self, PyObject *unused)
 {
+	struct ipcpy_wait w;
 	int fd;
 
 	if (!self->ch)
 		return closed_error();
+	if (self->fd >= 0 && self->fd_gen == ipcpy_fork_generation())
+		return PyLong_FromLong(self->fd);
+	ipcpy_wait_init(&w, Py_None);
+	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+		return NULL;
+	if (!self->ch) {
+		ipcpy_lock_release(&self->recv_lock);
+		return closed_error();
+	}
 	fd = ipc_fd(self->ch);
+	if (fd >= 0) {
+		self->fd = fd;
+		self->fd_gen = ipcpy_fork_generation();
+	}
+	ipcpy_lock_release(&self->recv_lock);
 	if (fd < 0)
 		return ipcpy_error(fd, NULL);
 	return PyLong_FromLong(fd);
+}
+
+static long long
+flush_call(void *c, int ms)
+{
+	return ipc_flush(c, ms);
+}
+
+static PyObject *
+channel_flush(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	PyObject *timeout;
+	struct ipcpy_wait w;
+	long long rc;
+
+	if (parse_args("flush", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
+	    ipcpy_wait_init(&w, timeout) < 0)
+		return NULL;
+	if (!self->ch)
+		return closed_error();
+	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0)
+		return NULL;
+	if (!self->ch) {
+		ipcpy_lock_release(&self->send_lock);
+		return closed_error();
+	}
+	rc = ipcpy_block(&w, flush_call, self->ch);
+	ipcpy_lock_release(&self->send_lock);
+	if (rc < 0)
+		return ipcpy_error(rc, NULL);
+	Py_RETURN_NONE;
 }
 
 /* No lock: ipc_shutdown is thread-safe and exists to wake the holders. The
@@ -437,6 +488,8 @@ static PyMethodDef channel_methods[] = {
 	  "recv_into(buffer, timeout=None) -> int\n\nReceive one message into a writable buffer." },
 	{ "fileno", (PyCFunction)channel_fileno, METH_NOARGS,
 	  "fileno() -> int\n\nThe pollable descriptor (edge-style: drain with timeout 0)." },
+	{ "flush", (PyCFunction)(void (*)(void))channel_flush, METH_FASTCALL | METH_KEYWORDS,
+	  "flush(timeout=None)\n\nPush out a committed tail an earlier send() left." },
 	{ "shutdown", (PyCFunction)channel_shutdown, METH_NOARGS,
 	  "shutdown()\n\nWake every blocked call: they and later calls raise EOFError." },
 	{ "close", (PyCFunction)channel_close, METH_NOARGS, "close()\n\nClose the channel." },

@@ -135,33 +135,53 @@ ipc_listen_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 	return ipcpy_listener_wrap(l);
 }
 
+/* ipc_pipe and ipc_pair: two ends, as a tuple of Channels. */
 static PyObject *
-ipc_pipe_py(PyObject *mod, PyObject *args, PyObject *kwargs)
+two_ends(int (*make)(ipc_channel *[2], int), const char *what, int flags, int f0, int f1)
 {
-	static char *kwlist[] = { "flags", NULL };
 	ipc_channel *ends[2];
-	PyObject *name, *rx, *tx;
-	int flags = 0, rc;
+	PyObject *name, *a, *b;
+	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:pipe", kwlist, &flags))
-		return NULL;
-	rc = ipc_pipe(ends, flags);
+	rc = make(ends, flags);
 	if (rc < 0)
 		return ipcpy_error(rc, NULL);
-	if (!(name = PyUnicode_FromString("pipe"))) {
+	if (!(name = PyUnicode_FromString(what))) {
 		ipc_close(ends[0]);
 		ipc_close(ends[1]);
 		return NULL;
 	}
-	rx = ipcpy_channel_wrap(ends[0], (flags & ~IPC_SEND) | IPC_RECV, name);
-	tx = ipcpy_channel_wrap(ends[1], (flags & ~IPC_RECV) | IPC_SEND, name);
+	a = ipcpy_channel_wrap(ends[0], (flags & ~(IPC_SEND | IPC_RECV)) | f0, name);
+	b = ipcpy_channel_wrap(ends[1], (flags & ~(IPC_SEND | IPC_RECV)) | f1, name);
 	Py_DECREF(name);
-	if (!rx || !tx) {
-		Py_XDECREF(rx);
-		Py_XDECREF(tx);
+	if (!a || !b) {
+		Py_XDECREF(a);
+		Py_XDECREF(b);
 		return NULL;
 	}
-	return Py_BuildValue("(NN)", rx, tx);
+	return Py_BuildValue("(NN)", a, b);
+}
+
+static PyObject *
+ipc_pipe_py(PyObject *mod, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "flags", NULL };
+	int flags = 0;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:pipe", kwlist, &flags))
+		return NULL;
+	return two_ends(ipc_pipe, "pipe", flags, IPC_RECV, IPC_SEND);
+}
+
+static PyObject *
+ipc_pair_py(PyObject *mod, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "flags", NULL };
+	int flags = 0;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:pair", kwlist, &flags))
+		return NULL;
+	return two_ends(ipc_pair, "pair", flags, IPC_SEND | IPC_RECV, IPC_SEND | IPC_RECV);
 }
 
 static PyObject *
@@ -208,6 +228,8 @@ static PyMethodDef ipc_methods[] = {
 	  " -> Listener" },
 	{ "pipe", (PyCFunction)(void (*)(void))ipc_pipe_py, METH_VARARGS | METH_KEYWORDS,
 	  "pipe(flags=0) -> (rx, tx)\n\nAn anonymous pipe; both ends survive fork()." },
+	{ "pair", (PyCFunction)(void (*)(void))ipc_pair_py, METH_VARARGS | METH_KEYWORDS,
+	  "pair(flags=0) -> (a, b)\n\nTwo connected duplex ends (socketpair); both survive fork()." },
 	{ "poll", (PyCFunction)(void (*)(void))ipcpy_poll, METH_VARARGS | METH_KEYWORDS,
 	  "poll(items, timeout=None) -> [(obj, revents)]\n\n"
 	  "items: (Channel | Listener | SigWatch, events) pairs." },
@@ -259,7 +281,7 @@ PyInit__ipc(void)
 {
 	static const struct { const char *name; int value; } consts[] = {
 		{ "SEND", IPC_SEND }, { "RECV", IPC_RECV }, { "CREATE", IPC_CREATE },
-		{ "RAW", IPC_RAW }, { "ANY_UID", IPC_ANY_UID },
+		{ "RAW", IPC_RAW }, { "ANY_UID", IPC_ANY_UID }, { "INHERIT", IPC_INHERIT },
 		{ "POLLIN", IPC_POLLIN }, { "POLLOUT", IPC_POLLOUT },
 		{ "POLLHUP", IPC_POLLHUP }, { "POLLERR", IPC_POLLERR },
 	};

@@ -52,6 +52,7 @@ int  ipcpy_lock_acquire(struct ipcpy_lock *l, struct ipcpy_wait *w);
 void ipcpy_lock_release(struct ipcpy_lock *l);
 void ipcpy_fork_hooks(void);
 void ipcpy_set_main_ident(unsigned long ident);
+unsigned ipcpy_fork_generation(void);
 
 /* Raise the Python exception for a library return value (negative errno or
  * IPC_EOF); returns NULL. IPCPY_PYERR keeps the exception already set. */
@@ -67,6 +68,8 @@ typedef struct {
 	ipc_channel      *ch;       /* NULL once closed */
 	struct ipcpy_lock send_lock, recv_lock;
 	int               flags;
+	int               fd;       /* ipc_fd() once asked, -1 before */
+	unsigned          fd_gen;   /* the fork generation it was asked in */
 	PyObject         *name;     /* the URI or "pipe", for repr */
 	PyObject         *weakrefs;
 } ipcpy_Channel;
@@ -75,7 +78,8 @@ typedef struct {
 	PyObject_HEAD
 	ipc_listener     *l;
 	struct ipcpy_lock lock;
-	int               shut;     /* Listener.shutdown() was called */
+	int               fd;       /* ipc_listener_fd() once asked, -1 before */
+	unsigned          fd_gen;
 	PyObject         *addr;
 	PyObject         *weakrefs;
 } ipcpy_Listener;

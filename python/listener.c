@@ -22,7 +22,8 @@ ipcpy_listener_wrap(ipc_listener *l)
 		return NULL;
 	}
 	self->l = l;
-	self->shut = 0;
+	self->fd = -1;
+	self->fd_gen = 0;
 	self->weakrefs = NULL;
 	self->lock.wake = NULL;
 	self->addr = NULL;
@@ -62,13 +63,6 @@ listener_accept(ipcpy_Listener *self, PyObject *args, PyObject *kwargs)
 		return NULL;
 	if (!self->l)
 		return closed_error();
-	if (self->shut)
-		return ipcpy_error(IPC_EOF, NULL);
-	/* Until the library has ipc_listener_shutdown, a blocked accept waits
-	 * in slices in every thread and looks at the flag between them, so
-	 * shutdown() and close() from another thread act within a slice. */
-	w.stop = &self->shut;
-	w.sliced = 1;
 	if (ipcpy_lock_acquire(&self->lock, &w) < 0)
 		return NULL;
 	if (!self->l) {
@@ -83,25 +77,44 @@ listener_accept(ipcpy_Listener *self, PyObject *args, PyObject *kwargs)
 	return ipcpy_channel_wrap(x.out, IPC_SEND | IPC_RECV, self->addr);
 }
 
+/* ipc_listener_fd() creates the descriptor on its first call in each
+ * process: serialized with accept, kept for this process. */
 static PyObject *
 listener_fileno(ipcpy_Listener *self, PyObject *unused)
 {
+	struct ipcpy_wait w;
 	int fd;
 
 	if (!self->l)
 		return closed_error();
+	if (self->fd >= 0 && self->fd_gen == ipcpy_fork_generation())
+		return PyLong_FromLong(self->fd);
+	ipcpy_wait_init(&w, Py_None);
+	if (ipcpy_lock_acquire(&self->lock, &w) < 0)
+		return NULL;
+	if (!self->l) {
+		ipcpy_lock_release(&self->lock);
+		return closed_error();
+	}
 	fd = ipc_listener_fd(self->l);
+	if (fd >= 0) {
+		self->fd = fd;
+		self->fd_gen = ipcpy_fork_generation();
+	}
+	ipcpy_lock_release(&self->lock);
 	if (fd < 0)
 		return ipcpy_error(fd, NULL);
 	return PyLong_FromLong(fd);
 }
 
+/* No lock: ipc_listener_shutdown is thread-safe and exists to wake the
+ * accepting thread; the GIL keeps close() from freeing it meanwhile. */
 static PyObject *
 listener_shutdown(ipcpy_Listener *self, PyObject *unused)
 {
 	if (!self->l)
 		return closed_error();
-	self->shut = 1;
+	ipc_listener_shutdown(self->l);
 	Py_RETURN_NONE;
 }
 
@@ -114,7 +127,8 @@ listener_close(ipcpy_Listener *self, PyObject *unused)
 
 	if (!self->l)
 		Py_RETURN_NONE;
-	self->shut = 1;            /* a blocked accept() leaves within a slice */
+	if (self->lock.busy)
+		ipc_listener_shutdown(self->l);   /* wake the accepting thread */
 	ipcpy_wait_init(&w, Py_None);
 	if (ipcpy_lock_acquire(&self->lock, &w) < 0)
 		return NULL;

@@ -146,6 +146,12 @@ lock_reset(struct ipcpy_lock *l)
 	return 0;
 }
 
+unsigned
+ipcpy_fork_generation(void)
+{
+	return fork_gen;
+}
+
 int
 ipcpy_lock_init(struct ipcpy_lock *l)
 {

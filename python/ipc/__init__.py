@@ -9,13 +9,13 @@ The work is done by the C extension ipc._ipc over the installed libipc.so;
 see doc/python.md and `man 7 libipc` for the semantics.
 """
 from ipc._ipc import (
-    ANY_UID, CREATE, POLLERR, POLLHUP, POLLIN, POLLOUT, RAW, RECV, SEND,
+    ANY_UID, CREATE, INHERIT, POLLERR, POLLHUP, POLLIN, POLLOUT, RAW, RECV, SEND,
     Channel, Listener, SigInfo, SigWatch, __version__,
-    listen, notify, open, pipe, poll, strerror, version,
+    listen, notify, open, pair, pipe, poll, strerror, version,
 )
 
 __all__ = [
-    "ANY_UID", "CREATE", "POLLERR", "POLLHUP", "POLLIN", "POLLOUT", "RAW", "RECV", "SEND",
+    "ANY_UID", "CREATE", "INHERIT", "POLLERR", "POLLHUP", "POLLIN", "POLLOUT", "RAW", "RECV", "SEND",
     "Channel", "Listener", "SigInfo", "SigWatch",
-    "listen", "notify", "open", "pipe", "poll", "strerror", "version",
+    "listen", "notify", "open", "pair", "pipe", "poll", "strerror", "version",
 ]

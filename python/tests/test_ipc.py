@@ -88,7 +88,8 @@ class TestBasics(Base):
     def test_version(self):
         self.assertRegex(ipc.version(), r"^\d+\.\d+\.\d+$")
         self.assertEqual(ipc.version(), ipc.__version__)
-        self.assertEqual((ipc.SEND, ipc.RECV, ipc.CREATE, ipc.RAW, ipc.ANY_UID), (1, 2, 4, 8, 16))
+        self.assertEqual((ipc.SEND, ipc.RECV, ipc.CREATE, ipc.RAW, ipc.ANY_UID, ipc.INHERIT),
+                         (1, 2, 4, 8, 16, 32))
         self.assertEqual(ipc.strerror(-errno.EPIPE), ipc.strerror(-32))
 
     def test_pipe_roundtrip_and_bytes_like(self):
@@ -104,6 +105,34 @@ class TestBasics(Base):
                 tx.send(memoryview(b"abcdef")[::2])   # not contiguous
             with self.assertRaises(TypeError):
                 tx.send("text is not bytes")
+
+    def test_pair(self):
+        a, b = ipc.pair()
+        with a, b:
+            a.send(b"ping")
+            self.assertEqual(b.recv(WAIT), b"ping")
+            b.send(b"pong")
+            self.assertEqual(a.recv(WAIT), b"pong")
+        a, b = ipc.pair(ipc.RAW)
+        with a, b:
+            self.assertTrue(a.raw)
+            a.send(b"bytes")
+            self.assertEqual(b.recv(WAIT), b"bytes")
+
+    def test_flush(self):
+        rx, tx = ipc.pipe()
+        with rx:
+            tx.flush(0)                         # nothing left: returns at once
+            tx.send(b"x" * (1 << 20), WAIT)     # committed; a tail is left
+            with self.assertRaises(BlockingIOError):
+                tx.flush(0)
+            got = []
+            t = threading.Thread(target=lambda: got.append(rx.recv(WAIT)))
+            t.start()
+            tx.flush(WAIT)
+            t.join(WAIT)
+            self.assertEqual(len(got[0]), 1 << 20)
+            tx.close()
 
     def test_recv_into(self):
         rx, tx = ipc.pipe()
@@ -300,6 +329,30 @@ class TestCrossLanguage(Base):
             peer.finish(self)
             with self.assertRaises(EOFError):
                 rx.recv(WAIT)
+
+    def test_inherit_pipe_as_stdin(self):
+        # An IPC_INHERIT end becomes the C peer's stdin (dup2 + exec).
+        rx, tx = ipc.pipe(ipc.INHERIT)
+        if not PEER:
+            self.skipTest("IPC_PEER not set")
+        p = subprocess.Popen([PEER, "recv", "fd:0", "r", str(self.N)], stdin=rx.fileno(),
+                             stdout=subprocess.PIPE, text=True)
+        rx.close()
+        with tx:
+            for i in range(self.N):
+                tx.send(b"msg-%d" % i, WAIT)
+        out, _ = p.communicate(timeout=WAIT * 2)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(out.split(), ["ready"] + ["msg-%d" % i for i in range(self.N)])
+
+    def test_pair_with_c(self):
+        a, b = ipc.pair(ipc.INHERIT)
+        peer = Peer("echo", "fd:%d" % b.fileno(), "sr", pass_fds=[b.fileno()])
+        b.close()
+        with a:
+            self.assertEqual(peer.line(), "ready")
+            self.echo_check(a)
+        peer.finish(self)
 
     def test_fd_both_ways(self):
         r, w = os.pipe()
@@ -593,6 +646,22 @@ class TestThreads(Base):
         self.assertFalse(t.is_alive())
         self.assertEqual(len(res), 1)
         tx.close()
+
+    def test_shutdown_wakes_blocked_accept(self):
+        with TempDir() as d, ipc.listen("unix:" + d + "/s.sock") as l:
+            res = []
+
+            def blocked():
+                try:
+                    l.accept()
+                except EOFError:
+                    res.append("eof")
+            t = threading.Thread(target=blocked)
+            t.start()
+            l.shutdown()        # ipc_listener_shutdown: now or before it blocks
+            t.join(WAIT)
+            self.assertFalse(t.is_alive())
+            self.assertEqual(res, ["eof"])
 
     def test_close_wakes_blocked_accept(self):
         with TempDir() as d:
