@@ -7,6 +7,10 @@
 #include <Python.h>
 #include <ipc/ipc.h>
 
+#if PY_VERSION_HEX < 0x03090000
+#error "the ipc module needs Python 3.9 or later (PyInterpreterState_Get)"
+#endif
+
 /* A blocking call in the main thread is cut into slices this long, so that
  * the signal flag Python's C handler sets is looked at in time: Ctrl-C
  * raises KeyboardInterrupt within one slice. The library retries EINTR by
