@@ -64,6 +64,16 @@ void test_seqpacket_pair(const char *scheme, ipc_channel **a, ipc_channel **b);
 /* Non-zero when a listening transport for @p uri is built in. */
 int test_have_listener(const char *uri);
 
+/* tls: the certificates of tests/tls-certs.sh (named by IPC_TEST_TLS_CERTS;
+ * extra SANs from IPC_TEST_TLS_SAN), made on the first call in a directory
+ * the calling process removes at exit. Call it before forking. Skips without
+ * the openssl command. */
+const char *test_tls_certs(void);
+/* "<certs>/<name>" in one of a few static buffers. */
+const char *test_tls_file(const char *name);
+/* @p name.pem / @p name.key (NULL: no certificate), ca.pem, @p flags. */
+void test_tls_conf(struct ipc_tls *t, const char *name, unsigned flags);
+
 /* Print why and exit 77 (meson's "skipped"). */
 void test_skip(const char *why) __attribute__((noreturn));
 

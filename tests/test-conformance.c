@@ -1015,5 +1015,10 @@ main(int argc, char **argv)
 	scheme = argv[1];
 	if (hooks)
 		test_need_hooks("crash points and the forced signal-mask guard");
+	if (strcmp(scheme, "tls") == 0) {
+		if (!test_have_listener("tls+tcp://127.0.0.1:0"))
+			test_skip("libipc has no tls+tcp:// driver");
+		test_tls_certs();       /* once, before the cases fork */
+	}
 	return test_run(conformance_suite(hooks));
 }
