@@ -211,7 +211,7 @@ START_TEST(api_driver_abi_versions)
 {
 	struct newer_driver nd = { .d = test_seqpacket_driver };
 	struct driver_v1 v1 = {
-		.abi = 1, .scheme = "seqpacket-v1", .priv_size = sizeof(int),
+		.abi = 1, .scheme = "seqpacket-v1", .priv_size = test_seqpacket_driver.priv_size,
 		.open = test_seqpacket_driver.open, .send = test_seqpacket_driver.send,
 		.recv = test_seqpacket_driver.recv, .fd = v1_fd,
 		.close = test_seqpacket_driver.close,
