@@ -19,12 +19,13 @@ ipc__options_fill(ipc_options *out, const ipc_options *in)
 		const unsigned char *p = (const unsigned char *)in;
 		size_t i;
 
-		if (in->size < sizeof(ipc_options))
+		/* 0.1's struct ended before .tls: that size stays valid. */
+		if (in->size != IPC__OPTIONS_SIZE_0_1 && in->size < sizeof(ipc_options))
 			return -EINVAL;
 		for (i = sizeof(ipc_options); i < in->size; i++)
 			if (p[i])
 				return -E2BIG;
-		*out = *in;
+		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
 		out->size = sizeof(ipc_options);
 	}
 	if (out->max_msg > IPC_MSG_LIMIT || out->mode > 07777 || out->open_timeout_ms < -1)

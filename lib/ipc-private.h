@@ -4,6 +4,7 @@
 #define IPC_PRIVATE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -19,6 +20,7 @@
 #define IPC__RBUF_SIZE        (64u << 10)   /* read-ahead per framed stream */
 #define IPC__CLOSE_LINGER_MS  1000          /* how long close() finishes a committed tail */
 #define IPC__PIPE_SIZE        (256 << 10)   /* kernel buffer asked for pipes and FIFOs */
+#define IPC__OPTIONS_SIZE_0_1 offsetof(ipc_options, tls)   /* sizeof(ipc_options) in 0.1 */
 
 /* --- wire format (doc/wire-format.md) --- */
 #define IPC__HELLO_SIZE    12

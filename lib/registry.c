@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "ipc-private.h"
+#if IPC_HAVE_TLS
+#include "tls/driver.h"
+#endif
 
 #define IPC__MAX_DRIVERS 32
 
@@ -14,6 +17,9 @@ static const struct ipc_driver *builtin[] = {
 	&ipc__drv_tcp,
 	&ipc__drv_unix,
 	&ipc__drv_shm,
+#if IPC_HAVE_TLS
+	&ipc__drv_tls,
+#endif
 };
 
 /* The 0.1 table (IPC_DRIVER_ABI 1), still accepted: one priv_size for

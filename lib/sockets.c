@@ -47,6 +47,17 @@ sock_events_new(struct ipc__sock_listener *sl)
 	return 0;
 }
 
+/* Close a pending connection: its layer (which owns the socket), or the
+ * socket. A forked child's copy says nothing on the wire. */
+static void
+pend_close(struct ipc__sock_pending *p)
+{
+	if (p->io)
+		p->io->ops->close(p->io);
+	else
+		close(p->fd);
+}
+
 int
 ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
                        int (*admit)(const struct ipc__sock_listener *, int))
@@ -58,7 +69,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
-	sl->max_msg = (uint32_t)ipc__max_msg(&l->opt);
+	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
 	return sock_events_new(sl);
 }
@@ -72,7 +83,7 @@ ipc__sock_listener_free(ipc_listener *l)
 	if (!sl)
 		return;
 	for (i = 0; i < sl->npend; i++)
-		close(sl->pend[i].fd);
+		pend_close(&sl->pend[i]);
 	if (sl->epfd >= 0)
 		close(sl->epfd);
 	if (sl->wakefd >= 0)
@@ -132,7 +143,7 @@ sock_adopt(struct ipc__sock_listener *sl)
 		return rc;
 	}
 	for (i = 0; i < sl->npend; i++)
-		close(sl->pend[i].fd);
+		pend_close(&sl->pend[i]);
 	sl->npend = 0;
 	close(epfd);
 	close(wakefd);
@@ -175,7 +186,7 @@ send_hello(ipc_channel *ch, int fd, long long deadline)
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
+	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
 	while (off < sizeof(h)) {
 		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r > 0) {
@@ -288,33 +299,104 @@ ipc__sock_connect(ipc_channel *ch, const struct sockaddr *sa, socklen_t len,
 /* --------------------------------------------------------------- accept */
 
 static void
-pend_drop(struct ipc__sock_listener *sl, size_t i)
+pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 {
+	sl->dropped[why]++;
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, sl->pend[i].fd, NULL);
-	close(sl->pend[i].fd);
+	pend_close(&sl->pend[i]);
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
-/* Hand pending slot @p i over to @p ch, sending our hello only now: a
- * connector's ipc_open() returns when a worker's ipc_accept() has taken
- * it, never while it waits in some busy worker's set.
- * @return 0; 1 the peer is gone (slot dropped); a negative errno. */
+/* Hand pending slot @p i over to @p ch. */
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 {
+	int fd = sl->pend[i].fd, rc;
+	struct ipc__bytes *io = sl->pend[i].io;
 	unsigned char h[IPC__HELLO_SIZE];
-	int fd = sl->pend[i].fd;
 	uint32_t peer_max = 0;
 
-	ipc__hello_check(sl->pend[i].hello, &peer_max);
-	ipc__hello_fill(h, sl->max_msg);
-	if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-		pend_drop(sl, i);   /* a fresh socket always has room: the peer is gone */
-		return 1;
+	if (!(sl->flags & IPC_RAW))
+		ipc__hello_check(sl->pend[i].hello, &peer_max);
+	/* A plain socket gets our hello only now: a connector's ipc_open()
+	 * returns when a worker's ipc_accept() has taken it, never while it
+	 * waits in some busy worker's set. */
+	if (!io && !(sl->flags & IPC_RAW)) {
+		ipc__hello_fill(h, sl->max_msg);
+		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+			pend_drop(sl, i, IPC__SOCK_DROP_GONE);  /* a fresh socket has room */
+			return 1;
+		}
 	}
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
 	sl->pend[i] = sl->pend[--sl->npend];
-	return attach(ch, fd, peer_max);
+	if (!io)
+		return attach(ch, fd, peer_max);
+	if ((rc = sl->wrap->attach(ch, io)) < 0)
+		return rc;
+	if (!(ch->flags & IPC_RAW))
+		ipc__stream_set_peer(ch, peer_max);
+	return 0;
+}
+
+/* The wrapped peer's handshake, then our hello and its hello through the
+ * layer. @return 1 complete, 0 waiting, or -1 - the drop reason. */
+static int
+pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = p->fd };
+	struct ipc__bytes *io = p->io;
+	unsigned char h[IPC__HELLO_SIZE];
+	short want = POLLIN;
+	ssize_t r;
+	int rc;
+
+	if (!p->shook) {
+		rc = sl->wrap->step(io, &want);
+		if (rc == -EAGAIN)
+			goto wait;
+		if (rc < 0)
+			return -1 - (rc == -EKEYREJECTED || rc == -EKEYEXPIRED ?
+			             IPC__SOCK_DROP_REFUSED :
+			             rc == -EPROTO ? IPC__SOCK_DROP_PROTO : IPC__SOCK_DROP_GONE);
+		p->shook = 1;
+		if (sl->flags & IPC_RAW)
+			return 1;
+	}
+	while (p->sent < IPC__HELLO_SIZE) {
+		struct iovec iov;
+
+		ipc__hello_fill(h, sl->max_msg);
+		iov = (struct iovec){ h + p->sent, IPC__HELLO_SIZE - p->sent };
+		r = io->ops->writev(io, &iov, 1);
+		if (r == -EAGAIN) {
+			want = POLLOUT;
+			goto wait;
+		}
+		if (r < 0)
+			return -1 - IPC__SOCK_DROP_GONE;
+		p->sent += (uint8_t)r;
+	}
+	while (p->got < IPC__HELLO_SIZE) {
+		r = io->ops->read(io, p->hello + p->got, IPC__HELLO_SIZE - p->got);
+		if (r > 0) {
+			p->got += (uint8_t)r;
+			if (!ipc__hello_prefix_ok(p->hello, p->got))
+				return -1 - IPC__SOCK_DROP_PROTO;
+			continue;
+		}
+		if (r == -EAGAIN)
+			goto wait;
+		return -1 - (r == -EPROTO ? IPC__SOCK_DROP_PROTO : IPC__SOCK_DROP_GONE);
+	}
+	return ipc__hello_check(p->hello, &(uint32_t){ 0 }) == 0 ? 1 :
+	       -1 - IPC__SOCK_DROP_PROTO;
+wait:
+	/* The layer may need to write first (a full socket, rarely). */
+	if (want & POLLOUT)
+		ev.events |= EPOLLOUT;
+	epoll_ctl(sl->epfd, EPOLL_CTL_MOD, p->fd, &ev);
+	return 0;
 }
 
 /* Read what the peer has sent of its hello.
@@ -325,7 +407,16 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	struct ipc__sock_pending *p = &sl->pend[i];
 	uint32_t peer_max;
 	ssize_t r;
+	int rc;
 
+	if (p->io) {
+		if ((rc = pend_step_io(sl, p)) == 1)
+			return 1;
+		if (rc == 0 && now < p->deadline)
+			return 0;
+		pend_drop(sl, i, rc < 0 ? -1 - rc : IPC__SOCK_DROP_TIMEOUT);
+		return -1;
+	}
 	while (p->got < IPC__HELLO_SIZE) {
 		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
 		if (r > 0) {
@@ -344,7 +435,16 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	}
 	if (p->got == IPC__HELLO_SIZE && ipc__hello_check(p->hello, &peer_max) == 0)
 		return 1;
-	pend_drop(sl, i);
+	if (p->got && (!ipc__hello_prefix_ok(p->hello, p->got) || p->got == IPC__HELLO_SIZE)) {
+		/* Not libipc (a TLS client, an HTTP request): our hello, sent
+		 * only now, tells it whom it reached (-EPROTO there). */
+		unsigned char h[IPC__HELLO_SIZE];
+
+		ipc__hello_fill(h, sl->max_msg);
+		(void)!send(p->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	pend_drop(sl, i, p->got ? IPC__SOCK_DROP_PROTO :
+	          now >= p->deadline ? IPC__SOCK_DROP_TIMEOUT : IPC__SOCK_DROP_GONE);
 	return -1;
 }
 
@@ -356,6 +456,7 @@ static int
 take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	struct ipc__bytes *io = NULL;
 	size_t i, oldest;
 	int fd;
 
@@ -379,26 +480,38 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 		close(fd);
 		return 1;
 	}
-	if (sl->flags & IPC_RAW) {
+	if (sl->wrap) {
+		/* The layer's handshake first; our hello goes through it. */
+		int rc = sl->wrap->start(sl->wrap_arg, fd, &io);
+
+		if (rc < 0) {
+			close(fd);
+			return rc == -ENOMEM ? rc : 1;
+		}
+	} else if (sl->flags & IPC_RAW) {
 		*ready = fd;
 		return 2;
-	}
+	}       /* a plain peer's hello from us waits for pend_take() */
 	if (sl->npend == IPC__SOCK_PENDING_MAX) {
 		for (oldest = 0, i = 1; i < sl->npend; i++)
 			if (sl->pend[i].deadline < sl->pend[oldest].deadline)
 				oldest = i;
-		pend_drop(sl, oldest);
+		pend_drop(sl, oldest, IPC__SOCK_DROP_GONE);
 	}
 	ev.data.fd = fd;
 	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int rc = -errno;
 
-		close(fd);
+		if (io)
+			io->ops->close(io);
+		else
+			close(fd);
 		return rc;
 	}
 	sl->pend[sl->npend++] = (struct ipc__sock_pending){
 		.fd = fd,
 		.deadline = now + (int64_t)IPC__SOCK_HELLO_MS * 1000000,
+		.io = io,
 	};
 	return 3;
 }

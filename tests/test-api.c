@@ -82,6 +82,24 @@ START_TEST(api_options)
 	big.future[3] = 0;
 	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &big.o), 0);
 	ipc_close(ch);
+
+	/* A 0.1 caller's struct ends before .tls: that size stays valid. */
+	{
+		struct { unsigned char b[offsetof(ipc_options, tls)]; } v01;
+
+		memset(&o, 0x5a, sizeof(o));        /* .tls must not be read */
+		o.size = sizeof(v01);
+		o.max_msg = 0;
+		o.capacity = 0;
+		o.mode = 0;
+		o.open_timeout_ms = 0;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), 0);
+		ipc_close(ch);
+		o.size = sizeof(v01) + 1;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+		o.size = sizeof(v01) - 1;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	}
 }
 END_TEST
 
@@ -104,6 +122,15 @@ START_TEST(api_bad_calls)
 	ck_assert_int_eq(ipc_send(e[1], buf, (size_t)-1, 0), -EINVAL);
 	ck_assert_int_eq(ipc_send(e[1], buf, (16u << 20) + 1, 0), -EMSGSIZE);
 	ck_assert_int_eq(ipc_peer_cred(e[0], &(struct ipc_peer){ 0 }), -EOPNOTSUPP);
+	{
+		unsigned char md[32];
+
+		ck_assert_int_eq(ipc_peer_cert(e[0], buf, sizeof(buf), md), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_peer_cert(e[0], NULL, 0, NULL), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_peer_cert(NULL, buf, sizeof(buf), md), -EINVAL);
+		ck_assert_int_eq(ipc_peer_cert(e[0], NULL, 8, md), -EINVAL);
+		ck_assert_int_eq(ipc_peer_cert(e[0], buf, 0, md), -EINVAL);
+	}
 	ck_assert_int_eq(ipc_fd(NULL), -EINVAL);
 	ck_assert_int_ge(ipc_fd(e[0]), 0);
 	ck_assert_int_eq(ipc_shutdown(NULL), -EINVAL);
@@ -184,7 +211,7 @@ START_TEST(api_driver_abi_versions)
 {
 	struct newer_driver nd = { .d = test_seqpacket_driver };
 	struct driver_v1 v1 = {
-		.abi = 1, .scheme = "seqpacket-v1", .priv_size = sizeof(int),
+		.abi = 1, .scheme = "seqpacket-v1", .priv_size = 64,  /* >= the test driver's */
 		.open = test_seqpacket_driver.open, .send = test_seqpacket_driver.send,
 		.recv = test_seqpacket_driver.recv, .fd = v1_fd,
 		.close = test_seqpacket_driver.close,

@@ -1126,7 +1126,7 @@ enospc_child(void *arg)
 	int rc, left = 0;
 
 	(void)arg;
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m") < 0)
 		return 77;
 	o.capacity = 4u << 20;

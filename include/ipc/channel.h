@@ -28,6 +28,25 @@ enum {                     /* flags for ipc_open, ipc_pipe, ipc_listen */
 	IPC_INHERIT = 1 << 5,  /* ipc_pipe / ipc_pair: ends a child can dup2() onto 0/1/2 and exec */
 };
 
+enum {                     /* struct ipc_tls flags */
+	IPC_TLS_REQUIRE_CLIENT_CERT = 1 << 0,  /* listener: refuse clients without a valid cert */
+	IPC_TLS_1_2                 = 1 << 1,  /* allow TLS 1.2 too (default: TLS 1.3 only) */
+};
+
+/** TLS configuration for tls+tcp:// (see ipc-tls(7)). The strings are read
+ *  during ipc_open()/ipc_listen() only. */
+struct ipc_tls {
+	size_t      size;         /* sizeof(struct ipc_tls), with the same rules as ipc_options.size */
+	const char *cert_file;    /* PEM: own certificate chain (required on a listener) */
+	const char *key_file;     /* PEM: its private key, mode 0600 or stricter (default: cert_file) */
+	const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store */
+	const char *server_name;  /* connector: the name to verify; NULL: the URI's host */
+	unsigned    flags;        /* IPC_TLS_REQUIRE_CLIENT_CERT, IPC_TLS_1_2 */
+};
+
+/** Initialiser for struct ipc_tls with .size set. */
+#define IPC_TLS_INIT { sizeof(struct ipc_tls), 0, 0, 0, 0, 0 }
+
 typedef struct ipc_options {
 	size_t   size;            /* sizeof(ipc_options); 0 or too small -> -EINVAL; unknown
 	                             non-zero bytes past the fields this version knows -> -E2BIG */
@@ -37,12 +56,15 @@ typedef struct ipc_options {
 	                             files, applied with fchmod (never through umask); default 0600 */
 	int      open_timeout_ms; /* connect / FIFO rendezvous / shm attach; default (0): wait
 	                             forever, like open(2) and connect(2) */
+	/* since 0.2 (a 0.1 caller's smaller .size is accepted: the field reads NULL) */
+	const struct ipc_tls *tls; /* tls+tcp:// only, read during ipc_open/ipc_listen;
+	                             NULL for every other scheme */
 } ipc_options;
 
 /** Initialiser with .size set and every field at its default. Positional,
  *  every field named: clean in C and in every C++ standard (designated
  *  initialisers are C++20 only), with -Wextra's missing-field check too. */
-#define IPC_OPTIONS_INIT { sizeof(ipc_options), 0, 0, 0, 0 }
+#define IPC_OPTIONS_INIT { sizeof(ipc_options), 0, 0, 0, 0, 0 }
 
 /**
  * Open a channel to the transport named by @p uri ("fifo:/tmp/x", "fd:0" ...).
@@ -127,6 +149,18 @@ int ipc_listener_close(ipc_listener *l);
 struct ipc_peer { pid_t pid; uid_t uid; gid_t gid; };
 /** Credentials of the peer process (unix). @return 0; -EOPNOTSUPP elsewhere. */
 int ipc_peer_cred(const ipc_channel *ch, struct ipc_peer *out);
+
+/**
+ * The verified certificate of a TLS peer (tls+tcp://): its subject in RFC 2253
+ * form, NUL-terminated, and its SHA-256 fingerprint (over the DER encoding).
+ * @param subject, cap  may be NULL and 0 to ask for the length only
+ * @param sha256        may be NULL
+ * @return the subject's length (without the NUL); -ERANGE (@p cap too small,
+ *         nothing written), -ENOTCONN (the peer sent no certificate),
+ *         -EOPNOTSUPP (not a TLS channel), -EINVAL, -ENOMEM.
+ */
+int ipc_peer_cert(const ipc_channel *ch, char *subject, size_t cap,
+                  unsigned char sha256[32]);
 
 /**
  * Pollable descriptor of @p ch. Edge-style for every driver: when it fires,
