@@ -69,7 +69,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
-	sl->max_msg = (uint32_t)ipc__max_msg(&l->opt);
+	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
 	return sock_events_new(sl);
 }
@@ -186,7 +186,7 @@ send_hello(ipc_channel *ch, int fd, long long deadline)
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
+	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
 	while (off < sizeof(h)) {
 		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r > 0) {
@@ -307,25 +307,25 @@ pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
-/* Hand pending slot @p i over to @p ch, sending our hello only now: a
- * connector's ipc_open() returns when a worker's ipc_accept() has taken
- * it, never while it waits in some busy worker's set.
+/* Hand pending slot @p i over to @p ch.
  * @return 0; 1 the peer is gone (slot dropped); a negative errno. */
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 {
-	unsigned char h[IPC__HELLO_SIZE];
 	int fd = sl->pend[i].fd, rc;
 	struct ipc__bytes *io = sl->pend[i].io;
+	unsigned char h[IPC__HELLO_SIZE];
 	uint32_t peer_max = 0;
 
 	if (!(sl->flags & IPC_RAW))
 		ipc__hello_check(sl->pend[i].hello, &peer_max);
-	/* A wrapped peer (TLS) had our hello through its layer already. */
-	if (!io) {
+	/* A plain socket gets our hello only now: a connector's ipc_open()
+	 * returns when a worker's ipc_accept() has taken it, never while it
+	 * waits in some busy worker's set. */
+	if (!io && !(sl->flags & IPC_RAW)) {
 		ipc__hello_fill(h, sl->max_msg);
 		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-			pend_drop(sl, i, IPC__SOCK_DROP_GONE);   /* the peer is gone */
+			pend_drop(sl, i, IPC__SOCK_DROP_GONE);  /* a fresh socket has room */
 			return 1;
 		}
 	}
@@ -436,6 +436,14 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	}
 	if (p->got == IPC__HELLO_SIZE && ipc__hello_check(p->hello, &peer_max) == 0)
 		return 1;
+	if (p->got && (!ipc__hello_prefix_ok(p->hello, p->got) || p->got == IPC__HELLO_SIZE)) {
+		/* Not libipc (a TLS client, an HTTP request): our hello, sent
+		 * only now, tells it whom it reached (-EPROTO there). */
+		unsigned char h[IPC__HELLO_SIZE];
+
+		ipc__hello_fill(h, sl->max_msg);
+		(void)!send(p->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
 	pend_drop(sl, i, p->got ? IPC__SOCK_DROP_PROTO :
 	          now >= p->deadline ? IPC__SOCK_DROP_TIMEOUT : IPC__SOCK_DROP_GONE);
 	return -1;
@@ -484,7 +492,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 	} else if (sl->flags & IPC_RAW) {
 		*ready = fd;
 		return 2;
-	}
+	}       /* a plain peer's hello from us waits for pend_take() */
 	if (sl->npend == IPC__SOCK_PENDING_MAX) {
 		for (oldest = 0, i = 1; i < sl->npend; i++)
 			if (sl->pend[i].deadline < sl->pend[oldest].deadline)
