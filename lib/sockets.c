@@ -307,27 +307,37 @@ pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
-/* Hand pending slot @p i over to @p ch.
+/* Hand pending slot @p i over to @p ch, sending our hello only now (through
+ * the layer for a wrapped peer): a connector's ipc_open() returns when a
+ * worker's ipc_accept() has taken it, never while it waits in some busy
+ * worker's set.
  * @return 0; 1 the peer is gone (slot dropped); a negative errno. */
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 {
+	unsigned char h[IPC__HELLO_SIZE];
 	int fd = sl->pend[i].fd, rc;
 	struct ipc__bytes *io = sl->pend[i].io;
-	unsigned char h[IPC__HELLO_SIZE];
 	uint32_t peer_max = 0;
 
-	if (!(sl->flags & IPC_RAW))
-		ipc__hello_check(sl->pend[i].hello, &peer_max);
-	/* A plain socket gets our hello only now: a connector's ipc_open()
-	 * returns when a worker's ipc_accept() has taken it, never while it
-	 * waits in some busy worker's set. */
-	if (!io && !(sl->flags & IPC_RAW)) {
-		ipc__hello_fill(h, sl->max_msg);
-		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-			pend_drop(sl, i, IPC__SOCK_DROP_GONE);  /* a fresh socket has room */
+	if (io && (sl->flags & IPC_RAW)) {
+		epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
+		sl->pend[i] = sl->pend[--sl->npend];
+		return sl->wrap->attach(ch, io);
+	}
+	ipc__hello_check(sl->pend[i].hello, &peer_max);
+	ipc__hello_fill(h, sl->max_msg);
+	if (io) {
+		/* Through the layer: a fresh session takes 12 bytes whole. */
+		struct iovec iov = { h, sizeof(h) };
+
+		if (io->ops->writev(io, &iov, 1) != (ssize_t)sizeof(h)) {
+			pend_drop(sl, i, IPC__SOCK_DROP_GONE);
 			return 1;
 		}
+	} else if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+		pend_drop(sl, i, IPC__SOCK_DROP_GONE);   /* a fresh socket always has room */
+		return 1;
 	}
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
 	sl->pend[i] = sl->pend[--sl->npend];
@@ -335,19 +345,18 @@ pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 		return attach(ch, fd, peer_max);
 	if ((rc = sl->wrap->attach(ch, io)) < 0)
 		return rc;
-	if (!(ch->flags & IPC_RAW))
-		ipc__stream_set_peer(ch, peer_max);
+	ipc__stream_set_peer(ch, peer_max);
 	return 0;
 }
 
-/* The wrapped peer's handshake, then our hello and its hello through the
- * layer. @return 1 complete, 0 waiting, or -1 - the drop reason. */
+/* The wrapped peer's handshake, then its hello through the layer (ours
+ * goes out in pend_take). @return 1 complete, 0 waiting, or -1 - the drop
+ * reason. */
 static int
 pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = p->fd };
 	struct ipc__bytes *io = p->io;
-	unsigned char h[IPC__HELLO_SIZE];
 	short want = POLLIN;
 	ssize_t r;
 	int rc;
@@ -363,20 +372,6 @@ pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
 		p->shook = 1;
 		if (sl->flags & IPC_RAW)
 			return 1;
-	}
-	while (p->sent < IPC__HELLO_SIZE) {
-		struct iovec iov;
-
-		ipc__hello_fill(h, sl->max_msg);
-		iov = (struct iovec){ h + p->sent, IPC__HELLO_SIZE - p->sent };
-		r = io->ops->writev(io, &iov, 1);
-		if (r == -EAGAIN) {
-			want = POLLOUT;
-			goto wait;
-		}
-		if (r < 0)
-			return -1 - IPC__SOCK_DROP_GONE;
-		p->sent += (uint8_t)r;
 	}
 	while (p->got < IPC__HELLO_SIZE) {
 		r = io->ops->read(io, p->hello + p->got, IPC__HELLO_SIZE - p->got);
