@@ -635,11 +635,16 @@ run_isolated(const struct impl *im, int64_t *lat, size_t nsz, int round)
 	if (read_until(p[0], &n, sizeof(n), deadline) < 0 || n < 0 || n > (int)nsz) {
 		n = -1;
 	} else {
-		while (B.cap < B.nres + n)
-			if (!new_result()) {
+		if (B.cap < B.nres + n) {
+			struct result *g = realloc(B.res, (size_t)(B.nres + n) * sizeof(*g));
+
+			if (g) {
+				B.res = g;
+				B.cap = B.nres + n;
+			} else {
 				n = -1;
-				break;
 			}
+		}
 	}
 	if (n < 0 ||
 	    read_until(p[0], B.res + B.nres, (size_t)n * sizeof(B.res[0]), deadline) < 0 ||

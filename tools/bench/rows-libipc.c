@@ -2,6 +2,7 @@
  * of the same mechanism (rows-raw.c). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +36,86 @@ lib_close(struct ep *e)
 }
 
 
+/* ipc_sendv: a 16-byte application header and the payload, two pieces. */
+static int
+lib_sendv(struct ep *e, const void *buf, size_t len)
+{
+	size_t h = len < 16 ? len : 16;
+	struct iovec v[2] = { { (void *)buf, h }, { (char *)buf + h, len - h } };
+	ssize_t r = ipc_sendv(e->tx, v, 2, -1);
+
+	return r < 0 ? (int)r : 0;
+}
+
+/* ipc_send_batch of n copies; with timeout -1 it sends all n or fails. */
+static int
+lib_send_batch(struct ep *e, const void *buf, size_t len, size_t n)
+{
+	struct iovec m[MAX_BATCH];
+	size_t i;
+	ssize_t r;
+
+	for (i = 0; i < n; i++)
+		m[i] = (struct iovec){ (void *)buf, len };
+	r = ipc_send_batch(e->tx, m, n, -1);
+	return r < 0 ? (int)r : r == (ssize_t)n ? 0 : -EIO;
+}
+
+/* The batch rows receive with ipc_recv_batch into MAX_BATCH buffers and
+ * hand the messages out one by one (one copy, as the raw-wv rows' reader). */
+#define QSLOT 4160                  /* the batch rows' largest size and then some */
+
+static ssize_t
+lib_recv_batched(struct ep *e, void *buf, size_t cap)
+{
+	struct iovec *q;
+	ssize_t r;
+	size_t i;
+
+	if (!e->rbuf && !(e->rbuf = malloc(MAX_BATCH * (QSLOT + sizeof(struct iovec)))))
+		return -ENOMEM;
+	q = (struct iovec *)(e->rbuf + MAX_BATCH * QSLOT);
+	if (e->roff == e->rlen) {
+		for (i = 0; i < MAX_BATCH; i++)
+			q[i] = (struct iovec){ e->rbuf + i * QSLOT, QSLOT };
+		if ((r = ipc_recv_batch(e->rx, q, MAX_BATCH, -1)) < 0) {
+			if (r != -EMSGSIZE)
+				return r;
+			return ipc_recv(e->rx, buf, cap, -1);   /* the harness's own commands */
+		}
+		e->roff = 0;
+		e->rlen = (size_t)r;
+	}
+	i = e->roff++;
+	if (q[i].iov_len > cap)
+		return -EMSGSIZE;
+	memcpy(buf, q[i].iov_base, q[i].iov_len);
+	return (ssize_t)q[i].iov_len;
+}
+
+static void
+lib_close_batched(struct ep *e)
+{
+	lib_close(e);
+	free(e->rbuf);
+	e->rbuf = NULL;
+}
+
 static const struct ep_ops lib_ops = { lib_send, lib_recv, lib_close, NULL };
+static const struct ep_ops libv_ops = { lib_sendv, lib_recv, lib_close, NULL };
+static const struct ep_ops libb_ops = { lib_send, lib_recv_batched, lib_close_batched,
+	                                lib_send_batch };
+
+/* The row's flavour of the endpoint: single calls, sendv, or batches. */
+static const struct ep_ops *
+ops_for(const struct run *r)
+{
+	if (r->im->batch)
+		return &libb_ops;
+	if (strcmp(r->im->impl, "sendv") == 0)
+		return &libv_ops;
+	return &lib_ops;
+}
 
 
 static int
@@ -51,7 +131,7 @@ pipe_lib_prepare(struct run *r)
 static int
 pipe_lib_attach(struct run *r, int child, struct ep *e)
 {
-	ep_init(e, &lib_ops);
+	ep_init(e, ops_for(r));
 	if (child) {
 		ipc_close(r->ch[1]);
 		ipc_close(r->ch[2]);
@@ -74,7 +154,7 @@ fd_lib_attach(struct run *r, int child, struct ep *e)
 	char uri[64];
 	int rc;
 
-	ep_init(e, &lib_ops);
+	ep_init(e, ops_for(r));
 	if (child) {
 		close_fd(&r->fd[1]);
 		close_fd(&r->fd[2]);
@@ -112,7 +192,7 @@ fifo_lib_attach(struct run *r, int child, struct ep *e)
 	int64_t end = now_ns() + 10000000000LL;
 	int rc;
 
-	ep_init(e, &lib_ops);
+	ep_init(e, ops_for(r));
 	snprintf(uri, sizeof(uri), "fifo:%s", r->path[0]);
 	if (child) {
 		ipc_close(r->ch[0]);        /* the parent's: closing our copy leaves it be */
@@ -164,7 +244,7 @@ sock_lib_attach(struct run *r, int child, struct ep *e)
 	static const ipc_options o = { .size = sizeof(o), .open_timeout_ms = 10000 };
 	int rc;
 
-	ep_init(e, &lib_ops);
+	ep_init(e, ops_for(r));
 	if (child)
 		rc = ipc_open(&e->tx, r->uri, IPC_SEND | IPC_RECV, &o);
 	else
@@ -199,7 +279,7 @@ shm_lib_attach(struct run *r, int child, struct ep *e)
 	static const ipc_options o = { .size = sizeof(o), .open_timeout_ms = 10000 };
 	int rc;
 
-	ep_init(e, &lib_ops);
+	ep_init(e, ops_for(r));
 	if (child) {
 		ipc_close(r->ch[0]);        /* the creator's: our copy only unmaps */
 		r->ch[0] = NULL;
@@ -223,5 +303,22 @@ const struct impl bench_rows_libipc[] = {
 	{ "tcp", "libipc", "raw", tcp_lib_prepare, sock_lib_attach, sock_lib_cleanup, NULL, 0 },
 	{ "unix", "libipc", "raw", unix_lib_prepare, sock_lib_attach, sock_lib_cleanup, NULL, 0 },
 	{ "shm", "libipc", "raw-sem", shm_lib_prepare, shm_lib_attach, no_cleanup, NULL, 0 },
+	{ "tcp", "sendv", "raw", tcp_lib_prepare, sock_lib_attach, sock_lib_cleanup,
+	  "ipc_sendv of a 16-byte header + the payload", 0 },
+	{ "unix", "sendv", "raw", unix_lib_prepare, sock_lib_attach, sock_lib_cleanup,
+	  "ipc_sendv of a 16-byte header + the payload", 0 },
+#define BATCH_ROWS(tr, prep, att, clean) \
+	{ tr, "batch16", "raw-wv16", prep, att, clean, "ipc_send_batch of 16, ipc_recv_batch", 16 }, \
+	{ tr, "batch64", "raw-wv64", prep, att, clean, "ipc_send_batch of 64, ipc_recv_batch", 64 }, \
+	{ tr, "batch256", "raw-wv256", prep, att, clean, "ipc_send_batch of 256, ipc_recv_batch", 256 }
+	BATCH_ROWS("pipe", pipe_lib_prepare, pipe_lib_attach, no_cleanup),
+	BATCH_ROWS("tcp", tcp_lib_prepare, sock_lib_attach, sock_lib_cleanup),
+	BATCH_ROWS("unix", unix_lib_prepare, sock_lib_attach, sock_lib_cleanup),
+	{ "shm", "batch16", "libipc", shm_lib_prepare, shm_lib_attach, no_cleanup,
+	  "ipc_send_batch of 16, ipc_recv_batch; against unbatched libipc", 16 },
+	{ "shm", "batch64", "libipc", shm_lib_prepare, shm_lib_attach, no_cleanup,
+	  "ipc_send_batch of 64, ipc_recv_batch; against unbatched libipc", 64 },
+	{ "shm", "batch256", "libipc", shm_lib_prepare, shm_lib_attach, no_cleanup,
+	  "ipc_send_batch of 256, ipc_recv_batch; against unbatched libipc", 256 },
 };
 const size_t bench_nrows_libipc = sizeof(bench_rows_libipc) / sizeof(bench_rows_libipc[0]);
