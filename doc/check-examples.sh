@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-examples.sh SRCDIR: every doc/examples/PAGE[-part].c must appear,
-# escaped for roff, as one .EX/.EE block of doc/PAGE.3, so the programs in
-# the man pages are the ones meson compiles.
+# escaped for roff, as one .EX/.EE block of doc/PAGE.3 (doc/PAGE.7 for an
+# ipc-TRANSPORT-part.c), so the programs in the man pages are the ones meson
+# compiles.
 set -u
 srcdir=$1
 tmp=$(mktemp -d) || exit 1
@@ -10,10 +11,13 @@ fail=0
 n=0
 for src in "$srcdir"/examples/*.c; do
 	name=$(basename "$src" .c)
-	page="$srcdir/${name%%-*}.3"
+	case $name in
+	ipc-*) page="$srcdir/${name%-*}.7" ;;    # ipc-tls-server.c: ipc-tls.7
+	*) page="$srcdir/${name%%-*}.3" ;;
+	esac
 	n=$((n + 1))
 	if [ ! -f "$page" ]; then
-		echo "$name.c: no page ${name%%-*}.3"
+		echo "$name.c: no page $(basename "$page")"
 		fail=1
 		continue
 	fi

@@ -17,6 +17,13 @@ rc=$?
 echo "$out" | grep -Eqx 'child [0-9]+ received: hello from the parent' ||
 	bad "pipe-parent-child printed: $out"
 
+# pair-parent-child: three questions, three answers over one duplex channel.
+out=$(timeout 10 "$bin/pair-parent-child" 2>&1)
+rc=$?
+[ $rc -eq 0 ] || bad "pair-parent-child exited $rc: $out"
+[ "$out" = "$(printf '2+2 = 4\n6*7 = 42\n10-1 = 9')" ] ||
+	bad "pair-parent-child printed: $out"
+
 # ls-wc: the same count as `ls | wc -l` in the same directory: an empty one,
 # and one of 300 long names with spaces, whose listing (> 64 KiB) overflows
 # the pipe, so ls must block on its stdout while ls-wc keeps reading.

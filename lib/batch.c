@@ -1,7 +1,8 @@
-/* Many messages per call: ipc_sendv, ipc_send_batch, ipc_recv_batch. The
- * framed streams do them in the framing layer (one writev per IOV_MAX
- * pieces, batches received from the read-ahead buffer); every other driver
- * gets the same semantics from a loop over its single send and receive. */
+/* Many messages per call: ipc_sendv, ipc_send_batch, ipc_recv_batch. A
+ * driver with its own ops does them (the framed streams in the framing
+ * layer: one writev per IOV_MAX pieces, batches received from the read-ahead
+ * buffer); every other driver gets the same semantics from a loop over its
+ * single send and receive. */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -9,14 +10,6 @@
 #include <string.h>
 
 #include "ipc-private.h"
-#include "stream.h"
-
-/* A framed byte stream: the framing layer's own batch calls apply. */
-static int
-is_stream(const ipc_channel *ch)
-{
-	return ch->drv->send == ipc__stream_send && ch->drv->recv == ipc__stream_recv;
-}
 
 static int
 check_ch(ipc_channel *ch, int timeout_ms, int dir)
@@ -76,8 +69,8 @@ ipc_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms)
 		return -EINVAL;
 	if (!(ch->flags & IPC_RAW) && len > ch->opt.max_msg)
 		return -EMSGSIZE;
-	if (is_stream(ch))
-		return ipc__stream_sendv(ch, iov, iovcnt, timeout_ms);
+	if (ch->drv->sendv)
+		return ch->drv->sendv(ch, iov, iovcnt, timeout_ms);
 	if (iovcnt <= 1)
 		return ch->drv->send(ch, iovcnt ? iov[0].iov_base : NULL, len, timeout_ms);
 	/* A driver without gathering: one message, so one copy into one buffer. */
@@ -110,8 +103,8 @@ ipc_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_
 			return -EINVAL;
 	if (msgs[0].iov_len > ch->opt.max_msg)
 		return -EMSGSIZE;
-	if (is_stream(ch))
-		return ipc__stream_send_batch(ch, msgs, n, timeout_ms);
+	if (ch->drv->send_batch)
+		return ch->drv->send_batch(ch, msgs, n, timeout_ms);
 	/* n sends in one budget; the first failure ends the batch, and is the
 	 * answer only when nothing went out (a later call meets it again). */
 	deadline = ipc_deadline(timeout_ms);
@@ -147,8 +140,8 @@ ipc_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms)
 		ch->recv_parked = 0;
 		return rc;
 	}
-	if (is_stream(ch))
-		return ipc__stream_recv_batch(ch, msgs, n, timeout_ms);
+	if (ch->drv->recv_batch)
+		return ch->drv->recv_batch(ch, msgs, n, timeout_ms);
 	/* Wait for the first; take the others only if they are there now. */
 	if ((r = ch->drv->recv(ch, msgs[0].iov_base, msgs[0].iov_len, timeout_ms)) < 0)
 		return r;

@@ -19,12 +19,13 @@ ipc__options_fill(ipc_options *out, const ipc_options *in)
 		const unsigned char *p = (const unsigned char *)in;
 		size_t i;
 
-		if (in->size < sizeof(ipc_options))
+		/* 0.1's struct ended before .tls: that size stays valid. */
+		if (in->size != IPC__OPTIONS_SIZE_0_1 && in->size < sizeof(ipc_options))
 			return -EINVAL;
 		for (i = sizeof(ipc_options); i < in->size; i++)
 			if (p[i])
 				return -E2BIG;
-		*out = *in;
+		memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
 		out->size = sizeof(ipc_options);
 	}
 	if (out->max_msg > IPC_MSG_LIMIT || out->mode > 07777 || out->open_timeout_ms < -1)
@@ -97,7 +98,7 @@ ipc_open(ipc_channel **out, const char *uri, int flags, const ipc_options *opt)
 	if (rc < 0) {
 		drv->close(ch);
 		ipc__channel_free(ch);
-		return rc > 0 ? -EINVAL : rc;
+		return rc;
 	}
 	*out = ch;
 	return 0;
@@ -240,13 +241,23 @@ ipc_close(ipc_channel *ch)
 }
 
 IPC_EXPORT int
-ipc_fd(const ipc_channel *ch)
+ipc_fd(ipc_channel *ch)
 {
 	if (!ch)
 		return -EINVAL;
 	if (!ch->drv->fd)
 		return -EOPNOTSUPP;
 	return ch->drv->fd(ch);
+}
+
+IPC_EXPORT int
+ipc_flush(ipc_channel *ch, int timeout_ms)
+{
+	int rc = check_io(ch, NULL, 0, timeout_ms, IPC_SEND);
+
+	if (rc < 0)
+		return rc;
+	return ch->drv->flush ? ch->drv->flush(ch, timeout_ms) : 0;
 }
 
 IPC_EXPORT int
@@ -315,13 +326,13 @@ ipc_listen(ipc_listener **out, const char *uri, int flags, const ipc_options *op
 		return -EPROTONOSUPPORT;
 	if (!drv->listen)
 		return -EOPNOTSUPP;
-	if (!(l = calloc(1, sizeof(*l) + drv->priv_size)))
+	if (!(l = calloc(1, sizeof(*l) + drv->listener_priv_size)))
 		return -ENOMEM;
 	l->drv = drv;
 	l->flags = flags;
 	l->owner = getpid();
 	l->opt = o;
-	l->priv = drv->priv_size ? (void *)(l + 1) : NULL;
+	l->priv = drv->listener_priv_size ? (void *)(l + 1) : NULL;
 	if ((rc = drv->listen(l, addr, flags, &l->opt)) < 0) {
 		drv->listener_close(l);
 		free(l);
@@ -339,13 +350,16 @@ ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms)
 
 	if (!l || !out || timeout_ms < -1)
 		return -EINVAL;
+	if (atomic_load_explicit(&l->shut, memory_order_acquire))
+		return IPC_EOF;
 	rc = ipc__channel_new(&ch, l->drv, IPC_SEND | IPC_RECV | (l->flags & IPC_RAW), &l->opt);
 	if (rc < 0)
 		return rc;
 	if ((rc = l->drv->accept(l, ch, timeout_ms)) < 0) {
 		l->drv->close(ch);
 		ipc__channel_free(ch);
-		return rc;
+		/* Whatever stopped it, a shut-down listener's answer is the end. */
+		return atomic_load_explicit(&l->shut, memory_order_acquire) ? IPC_EOF : rc;
 	}
 	*out = ch;
 	return 0;
@@ -362,13 +376,24 @@ ipc_listener_addr(const ipc_listener *l, char *buf, size_t cap)
 }
 
 IPC_EXPORT int
-ipc_listener_fd(const ipc_listener *l)
+ipc_listener_fd(ipc_listener *l)
 {
 	if (!l)
 		return -EINVAL;
 	if (!l->drv->listener_fd)
 		return -EOPNOTSUPP;
 	return l->drv->listener_fd(l);
+}
+
+IPC_EXPORT int
+ipc_listener_shutdown(ipc_listener *l)
+{
+	if (!l)
+		return -EINVAL;
+	atomic_store_explicit(&l->shut, 1, memory_order_release);
+	if (l->drv->listener_shutdown)
+		l->drv->listener_shutdown(l);
+	return 0;
 }
 
 IPC_EXPORT int

@@ -35,6 +35,10 @@ ipc_strerror(int rc)
 	case ESRCH:           return "No such process";
 	case EPERM:           return "Operation not permitted";
 	case EINTR:           return "Interrupted";
+	case EKEYREJECTED:    return "TLS peer refused: certificate chain, name or missing certificate";
+	case EKEYEXPIRED:     return "TLS certificate expired or not yet valid";
+	case ENOTCONN:        return "No peer certificate";
+	case ERANGE:          return "Result too large for the buffer";
 	case EOPNOTSUPP:      return "Not supported (by this transport, or not the expected kind of object)";
 	default:
 		break;

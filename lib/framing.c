@@ -936,12 +936,21 @@ ipc__stream_recv_size(ipc_channel *ch, int timeout_ms)
 }
 
 int
-ipc__stream_fd(const ipc_channel *ch)
+ipc__stream_fd_of(const ipc_channel *ch)
 {
 	const struct ipc__framing *s = framing(ch);
-	int fd = s->io->ops->fd(s->io, POLLIN);
+	int fd;
 
+	if (!s)
+		return -ENOTCONN;
+	fd = s->io->ops->fd(s->io, POLLIN);
 	return fd >= 0 ? fd : s->io->ops->fd(s->io, POLLOUT);
+}
+
+int
+ipc__stream_fd(ipc_channel *ch)
+{
+	return ipc__stream_fd_of(ch);
 }
 
 int

@@ -4,6 +4,7 @@
 #define IPC_PRIVATE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -19,6 +20,7 @@
 #define IPC__RBUF_SIZE        (64u << 10)   /* read-ahead per framed stream */
 #define IPC__CLOSE_LINGER_MS  1000          /* how long close() finishes a committed tail */
 #define IPC__PIPE_SIZE        (256 << 10)   /* kernel buffer asked for pipes and FIFOs */
+#define IPC__OPTIONS_SIZE_0_1 offsetof(ipc_options, tls)   /* sizeof(ipc_options) in 0.1 */
 
 /* --- wire format (doc/wire-format.md) --- */
 #define IPC__HELLO_SIZE    12
@@ -44,6 +46,7 @@ struct ipc_listener {
 	const struct ipc_driver *drv;
 	int         flags;
 	pid_t       owner;
+	atomic_int  shut;           /* ipc_listener_shutdown(): accept answers IPC_EOF */
 	ipc_options opt;
 	void       *priv;
 };
@@ -69,7 +72,6 @@ void ipc__channel_free(ipc_channel *ch);
 int64_t ipc__now_ns(void);
 int     ipc__deadline_ms(long long deadline_ns);  /* poll(2) timeout left: -1, 0.. */
 int     ipc__expired(long long deadline_ns);       /* -EAGAIN / -ETIMEDOUT, or 0 */
-int     ipc__set_cloexec_nonblock(int fd);
 void    ipc__pipe_grow(int fd);
 
 /* framing.c */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,32 +22,56 @@
 struct ipc__sock_listener *
 ipc__sock_listener_get(const ipc_listener *l)
 {
-	return l->priv ? *(struct ipc__sock_listener **)l->priv : NULL;
+	struct ipc__sock_listener *sl = l->priv;
+
+	return sl && sl->live ? sl : NULL;
+}
+
+/* A fresh epoll set over the listening socket and a fresh wake-up eventfd,
+ * both this process's own. */
+static int
+sock_events_new(struct ipc__sock_listener *sl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	sl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sl->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sl->epfd < 0 || sl->wakefd < 0)
+		return -errno;
+	ev.data.fd = sl->fd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0)
+		return -errno;
+	ev.data.fd = sl->wakefd;
+	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, sl->wakefd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Close a pending connection: its layer (which owns the socket), or the
+ * socket. A forked child's copy says nothing on the wire. */
+static void
+pend_close(struct ipc__sock_pending *p)
+{
+	if (p->io)
+		p->io->ops->close(p->io);
+	else
+		close(p->fd);
 }
 
 int
 ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
                        int (*admit)(const struct ipc__sock_listener *, int))
 {
-	struct ipc__sock_listener *sl = calloc(1, sizeof(*sl));
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct ipc__sock_listener *sl = l->priv;
 
-	if (!sl) {
-		close(fd);
-		return -ENOMEM;
-	}
+	sl->live = 1;
 	sl->fd = fd;
+	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
 	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
-	*(struct ipc__sock_listener **)l->priv = sl;
-	if ((sl->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		return -errno;
-	ev.data.fd = fd;
-	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	return 0;
+	return sock_events_new(sl);
 }
 
 void
@@ -58,14 +83,30 @@ ipc__sock_listener_free(ipc_listener *l)
 	if (!sl)
 		return;
 	for (i = 0; i < sl->npend; i++)
-		close(sl->pend[i].fd);
+		pend_close(&sl->pend[i]);
 	if (sl->epfd >= 0)
 		close(sl->epfd);
+	if (sl->wakefd >= 0)
+		close(sl->wakefd);
 	if (sl->fd >= 0)
 		close(sl->fd);
 	free(sl->path);
-	free(sl);
-	*(struct ipc__sock_listener **)l->priv = NULL;
+	sl->live = 0;
+}
+
+void
+ipc__sock_listener_shutdown(ipc_listener *l)
+{
+	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
+	uint64_t one = 1;
+	ssize_t unused;
+
+	/* A copy inherited from the parent (not yet adopted) shares the
+	 * parent's eventfd: the flag alone stops this process's accept. */
+	if (sl && sl->wakefd >= 0 && sl->pid == getpid()) {
+		unused = write(sl->wakefd, &one, sizeof(one));
+		(void)unused;
+	}
 }
 
 int
@@ -87,32 +128,31 @@ ipc__sock_listener_addr(const ipc_listener *l, char *buf, size_t cap)
 static int
 sock_adopt(struct ipc__sock_listener *sl)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
 	size_t i;
-	int epfd;
+	int epfd = sl->epfd, wakefd = sl->wakefd, rc;
 
 	if (sl->pid == getpid())
 		return 0;
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		return -errno;
-	ev.data.fd = sl->fd;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sl->fd, &ev) < 0) {
-		int rc = -errno;
-
-		close(epfd);
+	if ((rc = sock_events_new(sl)) < 0) {
+		if (sl->epfd >= 0)
+			close(sl->epfd);
+		if (sl->wakefd >= 0)
+			close(sl->wakefd);
+		sl->epfd = epfd;
+		sl->wakefd = wakefd;
 		return rc;
 	}
 	for (i = 0; i < sl->npend; i++)
-		close(sl->pend[i].fd);
+		pend_close(&sl->pend[i]);
 	sl->npend = 0;
-	close(sl->epfd);
-	sl->epfd = epfd;
+	close(epfd);
+	close(wakefd);
 	sl->pid = getpid();
 	return 0;
 }
 
 int
-ipc__sock_listener_fd(const ipc_listener *l)
+ipc__sock_listener_fd(ipc_listener *l)
 {
 	struct ipc__sock_listener *sl = ipc__sock_listener_get(l);
 	int rc = sock_adopt(sl);
@@ -259,10 +299,11 @@ ipc__sock_connect(ipc_channel *ch, const struct sockaddr *sa, socklen_t len,
 /* --------------------------------------------------------------- accept */
 
 static void
-pend_drop(struct ipc__sock_listener *sl, size_t i)
+pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 {
+	sl->dropped[why]++;
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, sl->pend[i].fd, NULL);
-	close(sl->pend[i].fd);
+	pend_close(&sl->pend[i]);
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
@@ -270,14 +311,81 @@ pend_drop(struct ipc__sock_listener *sl, size_t i)
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 {
-	int fd = sl->pend[i].fd;
+	int fd = sl->pend[i].fd, rc;
+	struct ipc__bytes *io = sl->pend[i].io;
 	uint32_t peer_max = 0;
 
 	if (!(sl->flags & IPC_RAW))
 		ipc__hello_check(sl->pend[i].hello, &peer_max);
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
 	sl->pend[i] = sl->pend[--sl->npend];
-	return attach(ch, fd, peer_max);
+	if (!io)
+		return attach(ch, fd, peer_max);
+	if ((rc = sl->wrap->attach(ch, io)) < 0)
+		return rc;
+	if (!(ch->flags & IPC_RAW))
+		ipc__stream_set_peer(ch, peer_max);
+	return 0;
+}
+
+/* The wrapped peer's handshake, then our hello and its hello through the
+ * layer. @return 1 complete, 0 waiting, or -1 - the drop reason. */
+static int
+pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = p->fd };
+	struct ipc__bytes *io = p->io;
+	unsigned char h[IPC__HELLO_SIZE];
+	short want = POLLIN;
+	ssize_t r;
+	int rc;
+
+	if (!p->shook) {
+		rc = sl->wrap->step(io, &want);
+		if (rc == -EAGAIN)
+			goto wait;
+		if (rc < 0)
+			return -1 - (rc == -EKEYREJECTED || rc == -EKEYEXPIRED ?
+			             IPC__SOCK_DROP_REFUSED :
+			             rc == -EPROTO ? IPC__SOCK_DROP_PROTO : IPC__SOCK_DROP_GONE);
+		p->shook = 1;
+		if (sl->flags & IPC_RAW)
+			return 1;
+	}
+	while (p->sent < IPC__HELLO_SIZE) {
+		struct iovec iov;
+
+		ipc__hello_fill(h, sl->max_msg);
+		iov = (struct iovec){ h + p->sent, IPC__HELLO_SIZE - p->sent };
+		r = io->ops->writev(io, &iov, 1);
+		if (r == -EAGAIN) {
+			want = POLLOUT;
+			goto wait;
+		}
+		if (r < 0)
+			return -1 - IPC__SOCK_DROP_GONE;
+		p->sent += (uint8_t)r;
+	}
+	while (p->got < IPC__HELLO_SIZE) {
+		r = io->ops->read(io, p->hello + p->got, IPC__HELLO_SIZE - p->got);
+		if (r > 0) {
+			p->got += (uint8_t)r;
+			if (!ipc__hello_prefix_ok(p->hello, p->got))
+				return -1 - IPC__SOCK_DROP_PROTO;
+			continue;
+		}
+		if (r == -EAGAIN)
+			goto wait;
+		return -1 - (r == -EPROTO ? IPC__SOCK_DROP_PROTO : IPC__SOCK_DROP_GONE);
+	}
+	return ipc__hello_check(p->hello, &(uint32_t){ 0 }) == 0 ? 1 :
+	       -1 - IPC__SOCK_DROP_PROTO;
+wait:
+	/* The layer may need to write first (a full socket, rarely). */
+	if (want & POLLOUT)
+		ev.events |= EPOLLOUT;
+	epoll_ctl(sl->epfd, EPOLL_CTL_MOD, p->fd, &ev);
+	return 0;
 }
 
 /* Read what the peer has sent of its hello.
@@ -288,7 +396,16 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	struct ipc__sock_pending *p = &sl->pend[i];
 	uint32_t peer_max;
 	ssize_t r;
+	int rc;
 
+	if (p->io) {
+		if ((rc = pend_step_io(sl, p)) == 1)
+			return 1;
+		if (rc == 0 && now < p->deadline)
+			return 0;
+		pend_drop(sl, i, rc < 0 ? -1 - rc : IPC__SOCK_DROP_TIMEOUT);
+		return -1;
+	}
 	while (p->got < IPC__HELLO_SIZE) {
 		r = recv(p->fd, p->hello + p->got, IPC__HELLO_SIZE - p->got, MSG_DONTWAIT);
 		if (r > 0) {
@@ -307,7 +424,8 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	}
 	if (p->got == IPC__HELLO_SIZE && ipc__hello_check(p->hello, &peer_max) == 0)
 		return 1;
-	pend_drop(sl, i);
+	pend_drop(sl, i, p->got ? IPC__SOCK_DROP_PROTO :
+	          now >= p->deadline ? IPC__SOCK_DROP_TIMEOUT : IPC__SOCK_DROP_GONE);
 	return -1;
 }
 
@@ -319,6 +437,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	unsigned char h[IPC__HELLO_SIZE];
+	struct ipc__bytes *io = NULL;
 	size_t i, oldest;
 	int fd;
 
@@ -342,31 +461,44 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 		close(fd);
 		return 1;
 	}
-	if (sl->flags & IPC_RAW) {
+	if (sl->wrap) {
+		/* The layer's handshake first; our hello goes through it. */
+		int rc = sl->wrap->start(sl->wrap_arg, fd, &io);
+
+		if (rc < 0) {
+			close(fd);
+			return rc == -ENOMEM ? rc : 1;
+		}
+	} else if (sl->flags & IPC_RAW) {
 		*ready = fd;
 		return 2;
-	}
-	ipc__hello_fill(h, sl->max_msg);
-	if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-		close(fd);      /* a fresh socket always has room: the peer is gone */
-		return 1;
+	} else {
+		ipc__hello_fill(h, sl->max_msg);
+		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+			close(fd);  /* a fresh socket always has room: the peer is gone */
+			return 1;
+		}
 	}
 	if (sl->npend == IPC__SOCK_PENDING_MAX) {
 		for (oldest = 0, i = 1; i < sl->npend; i++)
 			if (sl->pend[i].deadline < sl->pend[oldest].deadline)
 				oldest = i;
-		pend_drop(sl, oldest);
+		pend_drop(sl, oldest, IPC__SOCK_DROP_GONE);
 	}
 	ev.data.fd = fd;
 	if (epoll_ctl(sl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int rc = -errno;
 
-		close(fd);
+		if (io)
+			io->ops->close(io);
+		else
+			close(fd);
 		return rc;
 	}
 	sl->pend[sl->npend++] = (struct ipc__sock_pending){
 		.fd = fd,
 		.deadline = now + (int64_t)IPC__SOCK_HELLO_MS * 1000000,
+		.io = io,
 	};
 	return 1;
 }
@@ -384,6 +516,8 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 	if ((rc = sock_adopt(sl)) < 0)
 		return rc;
 	for (;;) {
+		if (atomic_load_explicit(&l->shut, memory_order_acquire))
+			return IPC_EOF;
 		now = ipc__now_ns();
 		/* New peers first, a bounded batch so a flood cannot starve us. */
 		for (err = 0, n = 0; n < IPC__SOCK_PENDING_MAX; n++) {

@@ -19,6 +19,8 @@
 struct fd_bytes {
 	struct ipc__bytes base;
 	int      rfd, wfd;          /* -1 when that direction is unused; may be equal */
+	int      xfd;               /* IPC_INHERIT: the blocking description ipc_fd()
+	                               gives out, beside our own non-blocking one */
 	uint8_t  rkind, wkind;      /* enum ipc__fdkind */
 	uint8_t  wpipe;             /* wfd is a pipe/FIFO: guard SIGPIPE */
 	uint8_t  rfifo;             /* rfd is a pipe/FIFO: read() == 0 needs a second look */
@@ -156,7 +158,15 @@ fd_fd(const struct ipc__bytes *b, short events)
 {
 	const struct fd_bytes *f = (const struct fd_bytes *)b;
 
+	if (f->xfd >= 0)
+		return f->xfd;      /* the same pipe: as good to poll */
 	return events & POLLOUT ? f->wfd : f->rfd;
+}
+
+void
+ipc__fd_bytes_export(struct ipc__bytes *b, int fd)
+{
+	((struct fd_bytes *)b)->xfd = fd;
 }
 
 static int
@@ -187,6 +197,8 @@ fd_close(struct ipc__bytes *b)
 		close(f->rfd);
 	if (f->wfd >= 0 && f->wfd != f->rfd)
 		close(f->wfd);
+	if (f->xfd >= 0)
+		close(f->xfd);
 	free(f);
 }
 
@@ -212,6 +224,7 @@ ipc__fd_bytes_new(struct ipc__bytes **out, ipc_channel *ch, int rfd, int rkind,
 	f->base.ch = ch;
 	f->rfd = rfd;
 	f->wfd = wfd;
+	f->xfd = -1;
 	f->rkind = (uint8_t)rkind;
 	f->wkind = (uint8_t)wkind;
 	if (wfd >= 0 && wkind != IPC__FD_SOCKET && fstat(wfd, &st) == 0)

@@ -75,6 +75,9 @@ enum ipc__fdkind {
  * descriptors. */
 int  ipc__fd_bytes_new(struct ipc__bytes **out, ipc_channel *ch, int rfd, int rkind,
                        int wfd, int wkind);
+/* IPC_INHERIT: @p fd is the blocking description of the same pipe or socket
+ * that ipc_fd() gives out (and polls); the stream closes it too. */
+void ipc__fd_bytes_export(struct ipc__bytes *b, int fd);
 /* Free a stream that ipc__stream_init() refused, leaving its descriptors. */
 void ipc__fd_bytes_forget(struct ipc__bytes *b);
 
@@ -101,7 +104,8 @@ ssize_t ipc__stream_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, 
 ssize_t ipc__stream_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
                                int timeout_ms);
 ssize_t ipc__stream_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
-int     ipc__stream_fd(const ipc_channel *ch);
+int     ipc__stream_fd(ipc_channel *ch);
+int     ipc__stream_fd_of(const ipc_channel *ch);   /* the same, for const callers */
 int     ipc__stream_pending(const ipc_channel *ch);
 short   ipc__stream_poll(ipc_channel *ch, short events, struct ipc_poll_wait *w);
 int     ipc__stream_flush(ipc_channel *ch, int timeout_ms);

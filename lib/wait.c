@@ -85,19 +85,6 @@ ipc_wait_fd(ipc_channel *ch, int fd, short events, long long deadline_ns)
 	}
 }
 
-int
-ipc__set_cloexec_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
 /* Give a pipe or FIFO room for a 64 KiB message and its frame header in one
  * write (the default 64 KiB is 4 bytes short, which costs a wake-up round
  * trip per message). Best effort: the system limit may refuse it. */

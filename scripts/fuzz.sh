@@ -7,13 +7,18 @@
 # IPC_FUZZ_SECONDS) on a scratch copy of its seed corpus, so the committed
 # corpus is not touched. Any crash, leak, timeout or out-of-memory fails;
 # the input that did it is kept in build-fuzz/fuzz-artifacts/. Without
-# clang: one SKIP line, exit 0. Every build's `meson test` replays the
-# corpora anyway (suite fuzz); this adds the search for new inputs.
+# clang, or with IPC_FUZZ_SECONDS=0: one SKIP line, exit 0. Every build's
+# `meson test` replays the corpora anyway (suite fuzz); this adds the search
+# for new inputs.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . ./scripts/deps.sh
 
 secs=${1:-${IPC_FUZZ_SECONDS:-60}}
+if [ "$secs" = 0 ]; then
+	echo "== fuzzers: SKIP (IPC_FUZZ_SECONDS=0)"
+	exit 0
+fi
 
 if ! command -v clang > /dev/null 2>&1; then
 	echo "== fuzzers: SKIP (no clang; scripts/deps.sh installs $IPC_FUZZ_DEPS)"

@@ -72,6 +72,20 @@ wait $reader
 [ -e "$tour/demo.fifo" ] && echo "   (the FIFO is still there!)" || echo "   (and the FIFO is gone)"
 
 echo
+echo "-- ipcat, a netcat for libipc URIs: seq 1000 into a FIFO, one message per line, counted on the other side"
+if [ -x "$bindir/ipcat" ]; then
+	timeout 10 "$bindir/ipcat" -l --create "fifo:$tour/cat.fifo" > "$tour/cat.out" &
+	reader=$!
+	wait_for -p "$tour/cat.fifo"
+	seq 1000 | timeout 10 "$bindir/ipcat" "fifo:$tour/cat.fifo"
+	wait $reader
+	echo "   ipcat -l --create fifo:... | wc -l says $(wc -l < "$tour/cat.out")" \
+	     "(try: ipcat -l --print-addr tcp://127.0.0.1:0 in one terminal, ipcat tcp://... in another)"
+else
+	echo "   ipcat is not part of this build: skipped."
+fi
+
+echo
 echo "-- tcp-server / tcp-client: the seed's TCP pair; the server takes a free port and prints it"
 timeout 10 ./tcp-server tcp://127.0.0.1:0 1 > "$tour/server.out" &
 server=$!

@@ -42,9 +42,21 @@ libdir=$(dirname "$pcdir")
 [ -e "$libdir/libipc.so" ] || die "no libipc.so next to $pc"
 [ -e "$libdir/libipc.so.0" ] || die "no libipc.so.0 (soname link) next to $pc"
 
+# ipcat is installed with the library, with its man page; the check
+# scripts run that copy (examples/check-ipcat.sh).
+IPCAT=$(find "$stage" -path '*/bin/ipcat' -type f | head -n 1)
+[ -n "$IPCAT" ] && [ -x "$IPCAT" ] || die "no bin/ipcat in the staged install"
+[ -n "$(find "$stage" -path '*/man1/ipcat.1*' | head -n 1)" ] ||
+	die "no man1/ipcat.1 in the staged install"
+export IPCAT
+
 # Only the staged ipc.pc: PKG_CONFIG_LIBDIR replaces the default search
 # path, so a copy installed in /usr/local earlier cannot be picked up.
-export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="$pcdir"
+# The system's own directories (never /usr/local) come after it, for what
+# ipc.pc requires privately (libssl, libcrypto with TLS).
+sys_pc=$(pkg-config --variable pc_path pkg-config | tr ':' '\n' | grep -v '^/usr/local' |
+	tr '\n' ':')
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_LIBDIR="$pcdir:${sys_pc%:}"
 export PKG_CONFIG_SYSROOT_DIR="$stage"
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 

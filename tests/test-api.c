@@ -2,6 +2,7 @@
 #include "test-common.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ START_TEST(api_bad_uris)
 		{ "1abc:x",            IPC_RECV, -EINVAL },
 		{ "sp ace:x",          IPC_RECV, -EINVAL },
 		{ "nosuch:/x",         IPC_RECV, -EPROTONOSUPPORT },
-		{ "pipe:",             IPC_RECV, -EINVAL },
+		{ "pipe:",             IPC_RECV, -EPROTONOSUPPORT },
 		{ "fifo:",             IPC_RECV, -EINVAL },
 		{ "fifo:relative",     IPC_RECV, -EINVAL },
 		{ "fifo:/tmp/x",       IPC_RECV | IPC_SEND, -EINVAL },
@@ -81,6 +82,24 @@ START_TEST(api_options)
 	big.future[3] = 0;
 	ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &big.o), 0);
 	ipc_close(ch);
+
+	/* A 0.1 caller's struct ends before .tls: that size stays valid. */
+	{
+		struct { unsigned char b[offsetof(ipc_options, tls)]; } v01;
+
+		memset(&o, 0x5a, sizeof(o));        /* .tls must not be read */
+		o.size = sizeof(v01);
+		o.max_msg = 0;
+		o.capacity = 0;
+		o.mode = 0;
+		o.open_timeout_ms = 0;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), 0);
+		ipc_close(ch);
+		o.size = sizeof(v01) + 1;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+		o.size = sizeof(v01) - 1;
+		ck_assert_int_eq(ipc_open(&ch, uri, IPC_RECV | IPC_CREATE, &o), -EINVAL);
+	}
 }
 END_TEST
 
@@ -103,6 +122,15 @@ START_TEST(api_bad_calls)
 	ck_assert_int_eq(ipc_send(e[1], buf, (size_t)-1, 0), -EINVAL);
 	ck_assert_int_eq(ipc_send(e[1], buf, (16u << 20) + 1, 0), -EMSGSIZE);
 	ck_assert_int_eq(ipc_peer_cred(e[0], &(struct ipc_peer){ 0 }), -EOPNOTSUPP);
+	{
+		unsigned char md[32];
+
+		ck_assert_int_eq(ipc_peer_cert(e[0], buf, sizeof(buf), md), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_peer_cert(e[0], NULL, 0, NULL), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_peer_cert(NULL, buf, sizeof(buf), md), -EINVAL);
+		ck_assert_int_eq(ipc_peer_cert(e[0], NULL, 8, md), -EINVAL);
+		ck_assert_int_eq(ipc_peer_cert(e[0], buf, 0, md), -EINVAL);
+	}
 	ck_assert_int_eq(ipc_fd(NULL), -EINVAL);
 	ck_assert_int_ge(ipc_fd(e[0]), 0);
 	ck_assert_int_eq(ipc_shutdown(NULL), -EINVAL);
@@ -140,6 +168,82 @@ START_TEST(api_strerror)
 }
 END_TEST
 
+/* A table from a newer release: members we do not know must be unused. */
+struct newer_driver {
+	struct ipc_driver d;
+	void (*future_op)(void);
+};
+
+static void
+future(void)
+{
+}
+
+/* A driver compiled against 0.1's header (IPC_DRIVER_ABI 1): no size, one
+ * priv_size, a const fd(). Its layout, as that header declared it. */
+struct driver_v1 {
+	unsigned    abi;
+	const char *scheme;
+	size_t      priv_size;
+	int     (*open)(ipc_channel *, const char *, int, const ipc_options *);
+	ssize_t (*send)(ipc_channel *, const void *, size_t, int);
+	ssize_t (*recv)(ipc_channel *, void *, size_t, int);
+	ssize_t (*recv_size)(ipc_channel *, int);
+	int     (*fd)(const ipc_channel *);
+	int     (*pending)(const ipc_channel *);
+	void    (*shutdown)(ipc_channel *);
+	void    (*close)(ipc_channel *);
+	int     (*listen)(ipc_listener *, const char *, int, const ipc_options *);
+	int     (*accept)(ipc_listener *, ipc_channel *, int);
+	int     (*listener_addr)(const ipc_listener *, char *, size_t);
+	int     (*listener_fd)(const ipc_listener *);
+	void    (*listener_close)(ipc_listener *);
+	int     (*peer_cred)(const ipc_channel *, struct ipc_peer *);
+};
+
+static int
+v1_fd(const ipc_channel *ch)
+{
+	return *(const int *)ipc_channel_priv((ipc_channel *)ch);
+}
+
+START_TEST(api_driver_abi_versions)
+{
+	struct newer_driver nd = { .d = test_seqpacket_driver };
+	struct driver_v1 v1 = {
+		.abi = 1, .scheme = "seqpacket-v1", .priv_size = test_seqpacket_driver.priv_size,
+		.open = test_seqpacket_driver.open, .send = test_seqpacket_driver.send,
+		.recv = test_seqpacket_driver.recv, .fd = v1_fd,
+		.close = test_seqpacket_driver.close,
+	};
+	ipc_channel *a, *b;
+	char buf[8];
+
+	/* A newer table: accepted while its extra members are unused. */
+	nd.d.size = sizeof(nd);
+	nd.d.scheme = "seqpacket-new";
+	nd.future_op = future;
+	ck_assert_int_eq(ipc_register_driver(&nd.d), -E2BIG);
+	nd.future_op = NULL;
+	ck_assert_int_eq(ipc_register_driver(&nd.d), 0);
+	test_seqpacket_pair("seqpacket-new", &a, &b);
+	ck_assert_int_eq(ipc_send(a, "x", 1, 1000), 1);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 1);
+	ipc_close(a);
+	ipc_close(b);
+
+	/* 0.1's table works as it did (the library copies it). */
+	ck_assert_int_eq(ipc_register_driver((const struct ipc_driver *)&v1), 0);
+	test_seqpacket_pair("seqpacket-v1", &a, &b);
+	ck_assert_int_eq(ipc_send(a, "hey", 3, 1000), 3);
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 3);
+	ck_assert_int_eq(ipc_recv_size(b, 0), -EOPNOTSUPP);
+	ck_assert_int_ge(ipc_fd(b), 0);
+	ipc_close(a);
+	ipc_close(b);
+}
+END_TEST
+
 START_TEST(api_user_driver)
 {
 	struct ipc_driver bad = test_seqpacket_driver;
@@ -159,6 +263,9 @@ START_TEST(api_user_driver)
 	bad = test_seqpacket_driver;
 	bad.scheme = "fifo";
 	ck_assert_int_eq(ipc_register_driver(&bad), -EEXIST);
+	bad = test_seqpacket_driver;
+	bad.size = offsetof(struct ipc_driver, listener_close);   /* shorter than 0.2's */
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
 	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), 0);
 	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), -EEXIST);
 
@@ -169,7 +276,7 @@ START_TEST(api_user_driver)
 	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
 	ck_assert_int_eq(ipc_send(a, "hello", 5, 1000), 5);
 	ck_assert_int_eq(ipc_recv(b, buf, 2, 1000), -EMSGSIZE);
-	ck_assert_int_eq(ipc_recv_size(b, 0), -EOPNOTSUPP);
+	ck_assert_int_eq(ipc_recv_size(b, 0), 5);
 	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 5);
 	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 30), -ETIMEDOUT);
 	ck_assert_int_eq(ipc_fd(b), sv[1]);
@@ -193,6 +300,7 @@ main(void)
 	tcase_add_test(tc, api_bad_calls);
 	tcase_add_test(tc, api_strerror);
 	tcase_add_test(tc, api_user_driver);
+	tcase_add_test(tc, api_driver_abi_versions);
 	suite_add_tcase(s, tc);
 	return test_run(s);
 }

@@ -6,7 +6,8 @@
 #include <ipc/ipc.h>
 #include <sys/types.h>
 
-/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages. */
+/* Scale for stress tests: IPC_STRESS=10 runs ten times the messages (and
+ * under valgrind a tenth of them). */
 long test_scale(long n);
 
 /* A fresh mkdtemp() directory for this test (removed by the fixture). */
@@ -63,6 +64,16 @@ void test_seqpacket_pair(const char *scheme, ipc_channel **a, ipc_channel **b);
 /* Non-zero when a listening transport for @p uri is built in. */
 int test_have_listener(const char *uri);
 
+/* tls: the certificates of tests/tls-certs.sh (named by IPC_TEST_TLS_CERTS;
+ * extra SANs from IPC_TEST_TLS_SAN), made on the first call in a directory
+ * the calling process removes at exit. Call it before forking. Skips without
+ * the openssl command. */
+const char *test_tls_certs(void);
+/* "<certs>/<name>" in one of a few static buffers. */
+const char *test_tls_file(const char *name);
+/* @p name.pem / @p name.key (NULL: no certificate), ca.pem, @p flags. */
+void test_tls_conf(struct ipc_tls *t, const char *name, unsigned flags);
+
 /* Print why and exit 77 (meson's "skipped"). */
 void test_skip(const char *why) __attribute__((noreturn));
 
@@ -73,5 +84,12 @@ int test_have_hooks(void);
 /* For a run made only of cases that need the hooks: exit 77 saying so (and
  * what is skipped) when the library has none. */
 void test_need_hooks(const char *what);
+
+/* Non-zero when this process runs under valgrind (RUNNING_ON_VALGRIND where
+ * valgrind/valgrind.h was found, else IPC_TEST_VALGRIND, which meson test
+ * --setup=valgrind sets). */
+int test_under_valgrind(void);
+/* Exit 77 saying why when under valgrind: for a run that cannot work there. */
+void test_skip_under_valgrind(const char *why);
 
 #endif

@@ -63,12 +63,17 @@ make_listener(int flags)
 	return l;
 }
 
+/* "tls" (netns only): the client's certificate, for mutual TLS. */
+static struct ipc_tls client_tls;
+
 static ipc_options
 opts(int open_timeout_ms)
 {
 	ipc_options o = IPC_OPTIONS_INIT;
 
 	o.open_timeout_ms = open_timeout_ms;
+	if (strcmp(scheme, "tls") == 0)
+		o.tls = &client_tls;
 	return o;
 }
 
@@ -161,7 +166,7 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 	ipc_channel *ch[128];
 	struct pollfd p[129];
 	int64_t end = now_ms() + ms;
-	int n = 0, i, rc;
+	int n = 0, i, rc, polled;
 	ipc_channel *c;
 	ssize_t r;
 
@@ -172,10 +177,11 @@ echo_serve(ipc_listener *l, int expect, int ms, struct echo_stats *st)
 			p[i + 1] = (struct pollfd){ .fd = ipc_fd(ch[i]), .events = POLLIN };
 		rc = poll(p, (nfds_t)n + 1, 100);
 		ck_assert_int_ge(rc, 0);
+		polled = n;     /* channels accepted below have no revents yet */
 		if (p[0].revents)
 			while (n < 128 && ipc_accept(l, &c, 0) == 0)
 				ch[n++] = c;
-		for (i = n - 1; i >= 0; i--) {
+		for (i = polled - 1; i >= 0; i--) {
 			if (!p[i + 1].revents)
 				continue;
 			for (;;) {
@@ -590,7 +596,15 @@ accept_emfile(void *p)
 
 START_TEST(sock_accept_emfile)
 {
-	ipc_listener *l = make_listener(0);
+	ipc_listener *l;
+
+	if (test_under_valgrind()) {
+		/* valgrind keeps descriptors of its own above the limit: the
+		 * child's setrlimit cannot work there. */
+		printf("sock_accept_emfile: under valgrind, skipped\n");
+		return;
+	}
+	l = make_listener(0);
 
 	ck_assert_int_eq(test_wait(test_fork(accept_emfile, l), 90000), 0);
 	ipc_listener_close(l);
@@ -961,15 +975,25 @@ ns_server(void *p)
 	struct client_arg *a = p;
 	ipc_listener *l;
 	ipc_channel *c;
-	char u[80];
+	char u[80] = "";        /* all 80 bytes go down the pipe */
 	static unsigned char buf[70000];
 	ssize_t n;
 	uint32_t i;
 
+	ipc_options o = IPC_OPTIONS_INIT;
+	struct ipc_tls t;
+
 	if (join_ns(ns_a) < 0)
 		return 1;
-	snprintf(u, sizeof(u), "tcp://%s:0", ns_ip);
-	if (ipc_listen(&l, u, 0, NULL) < 0 || ipc_listener_addr(l, u, sizeof(u)) < 0)
+	if (strcmp(scheme, "tls") == 0) {
+		/* Mutual TLS across the veth pair: each side checks the other. */
+		test_tls_conf(&t, "server", IPC_TLS_REQUIRE_CLIENT_CERT);
+		o.tls = &t;
+		snprintf(u, sizeof(u), "tls+tcp://%s:0", ns_ip);
+	} else {
+		snprintf(u, sizeof(u), "tcp://%s:0", ns_ip);
+	}
+	if (ipc_listen(&l, u, 0, &o) < 0 || ipc_listener_addr(l, u, sizeof(u)) < 0)
 		return 2;
 	if (write(ns_pipe[1], u, sizeof(u)) != sizeof(u))
 		return 3;
@@ -1568,8 +1592,10 @@ main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[2] : NULL;
 	int rc;
 
-	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "unix"))) {
-		fprintf(stderr, "usage: %s tcp|unix [hooks|ipv6|netns|uid]\n", argv[0]);
+	if (argc < 2 || (strcmp(argv[1], "tcp") && strcmp(argv[1], "unix") &&
+	                 (strcmp(argv[1], "tls") || !mode || strcmp(mode, "netns")))) {
+		fprintf(stderr, "usage: %s tcp|unix [hooks|ipv6|netns|uid], %s tls netns\n",
+		        argv[0], argv[0]);
 		return 2;
 	}
 	scheme = argv[1];
@@ -1586,6 +1612,19 @@ main(int argc, char **argv)
 		if (geteuid() != 0)
 			test_skip("network namespaces need root");
 		netns_up();
+		if (strcmp(argv[1], "tls") == 0) {
+			char san[48];
+
+			if (!test_have_listener("tls+tcp://127.0.0.1:0")) {
+				netns_down();
+				test_skip("libipc has no tls+tcp:// driver");
+			}
+			/* The listener's address must be in its certificate. */
+			snprintf(san, sizeof(san), "IP:%s", ns_ip);
+			setenv("IPC_TEST_TLS_SAN", san, 1);
+			test_tls_certs();
+			test_tls_conf(&client_tls, "client", 0);
+		}
 	}
 	rc = test_run(sockets_suite(mode));
 	if (mode && strcmp(mode, "netns") == 0)

@@ -93,9 +93,9 @@ sp_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 }
 
 static int
-sp_fd(const ipc_channel *ch)
+sp_fd(ipc_channel *ch)
 {
-	return ((struct sp *)ipc_channel_priv((ipc_channel *)ch))->fd;
+	return ((struct sp *)ipc_channel_priv(ch))->fd;
 }
 
 static void
@@ -108,7 +108,8 @@ sp_close(ipc_channel *ch)
 }
 
 static const struct ipc_driver sp_driver = {
-	.abi = IPC_DRIVER_ABI, .scheme = "seqpacket", .priv_size = sizeof(struct sp),
+	.abi = IPC_DRIVER_ABI, .size = sizeof(struct ipc_driver),
+	.scheme = "seqpacket", .priv_size = sizeof(struct sp),
 	.open = sp_open, .send = sp_send, .recv = sp_recv,
 	.recv_size = sp_recv_size, .fd = sp_fd, .close = sp_close,
 };

@@ -26,7 +26,27 @@ enum {                     /* flags for ipc_open, ipc_pipe, ipc_listen */
 	IPC_CREATE  = 1 << 2,  /* create the named object (FIFO, shm); its owner removes it on close */
 	IPC_RAW     = 1 << 3,  /* byte stream, no framing: talk to programs that do not use libipc */
 	IPC_ANY_UID = 1 << 4,  /* unix listener: accept peers of any uid (default: own euid only) */
+	IPC_INHERIT = 1 << 5,  /* ipc_pipe / ipc_pair: ends a child can dup2() onto 0/1/2 and exec */
 };
+
+enum {                     /* struct ipc_tls flags */
+	IPC_TLS_REQUIRE_CLIENT_CERT = 1 << 0,  /* listener: refuse clients without a valid cert */
+	IPC_TLS_1_2                 = 1 << 1,  /* allow TLS 1.2 too (default: TLS 1.3 only) */
+};
+
+/** TLS configuration for tls+tcp:// (see ipc-tls(7)). The strings are read
+ *  during ipc_open()/ipc_listen() only. */
+struct ipc_tls {
+	size_t      size;         /* sizeof(struct ipc_tls), with the same rules as ipc_options.size */
+	const char *cert_file;    /* PEM: own certificate chain (required on a listener) */
+	const char *key_file;     /* PEM: its private key, mode 0600 or stricter (default: cert_file) */
+	const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store */
+	const char *server_name;  /* connector: the name to verify; NULL: the URI's host */
+	unsigned    flags;        /* IPC_TLS_REQUIRE_CLIENT_CERT, IPC_TLS_1_2 */
+};
+
+/** Initialiser for struct ipc_tls with .size set. */
+#define IPC_TLS_INIT { sizeof(struct ipc_tls), 0, 0, 0, 0, 0 }
 
 typedef struct ipc_options {
 	size_t   size;            /* sizeof(ipc_options); 0 or too small -> -EINVAL; unknown
@@ -37,6 +57,9 @@ typedef struct ipc_options {
 	                             files, applied with fchmod (never through umask); default 0600 */
 	int      open_timeout_ms; /* connect / FIFO rendezvous / shm attach; default (0): wait
 	                             forever, like open(2) and connect(2) */
+	/* since 0.2 (a 0.1 caller's smaller .size is accepted: the field reads NULL) */
+	const struct ipc_tls *tls; /* tls+tcp:// only, read during ipc_open/ipc_listen;
+	                             NULL for every other scheme */
 } ipc_options;
 
 /** Initialiser with .size set and every field at its default. */
@@ -131,8 +154,11 @@ void ipc_free(void *buf);
 
 /**
  * An anonymous pipe, like pipe(2): ends[0] receives, ends[1] sends. Both ends
- * survive fork(); each process closes the end it does not use.
- * @param flags  0 or IPC_RAW
+ * survive fork(); each process closes the end it does not use. With
+ * IPC_INHERIT the ends are blocking file descriptions (ipc_fd() gives them)
+ * that a child may dup2() onto 0/1/2 before exec; they stay close-on-exec
+ * until then, and the library's own calls keep their timeouts.
+ * @param flags  0, IPC_RAW, IPC_INHERIT
  * @return 0; -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
  */
 int ipc_pipe(ipc_channel *ends[2], int flags);
@@ -144,8 +170,14 @@ int ipc_accept(ipc_listener *l, ipc_channel **out, int timeout_ms);
 /** Write the bound URI (e.g. the real port after port 0) into @p buf.
  *  @return its length; -ENOSPC if @p cap is too small, -EINVAL. */
 int ipc_listener_addr(const ipc_listener *l, char *buf, size_t cap);
-/** Pollable descriptor, readable when ipc_accept may succeed. */
-int ipc_listener_fd(const ipc_listener *l);
+/** Pollable descriptor, readable when ipc_accept may succeed. Created on the
+ *  first call in each process (a forked worker gets its own), so not const.
+ *  @return a descriptor owned by the listener; -EOPNOTSUPP, -EINVAL, -EMFILE. */
+int ipc_listener_fd(ipc_listener *l);
+/** Thread- and async-signal-safe: a blocked ipc_accept() on @p l and every
+ *  later one return IPC_EOF; ipc_listener_fd() turns readable.
+ *  ipc_listener_close() still frees it. @return 0 or -EINVAL. (0.2) */
+int ipc_listener_shutdown(ipc_listener *l);
 /** Stop listening and free @p l. @return 0 or a negative errno. */
 int ipc_listener_close(ipc_listener *l);
 
@@ -154,11 +186,45 @@ struct ipc_peer { pid_t pid; uid_t uid; gid_t gid; };
 int ipc_peer_cred(const ipc_channel *ch, struct ipc_peer *out);
 
 /**
- * Pollable descriptor of @p ch. Edge-style for every driver: when it fires,
- * receive with timeout 0 until -EAGAIN, which re-arms it.
- * @return a descriptor owned by the channel; -EOPNOTSUPP, -EINVAL.
+ * The verified certificate of a TLS peer (tls+tcp://): its subject in RFC 2253
+ * form, NUL-terminated, and its SHA-256 fingerprint (over the DER encoding).
+ * @param subject, cap  may be NULL and 0 to ask for the length only
+ * @param sha256        may be NULL
+ * @return the subject's length (without the NUL); -ERANGE (@p cap too small,
+ *         nothing written), -ENOTCONN (the peer sent no certificate),
+ *         -EOPNOTSUPP (not a TLS channel), -EINVAL, -ENOMEM.
  */
-int ipc_fd(const ipc_channel *ch);
+int ipc_peer_cert(const ipc_channel *ch, char *subject, size_t cap,
+                  unsigned char sha256[32]);
+
+/**
+ * Pollable descriptor of @p ch. Edge-style for every driver: when it fires,
+ * receive with timeout 0 until -EAGAIN, which re-arms it. Stream transports
+ * return the descriptor they already have; shm creates its wake-up set on
+ * the first call (so not const). An IPC_INHERIT end returns the descriptor
+ * a child may dup2().
+ * @return a descriptor owned by the channel; -EOPNOTSUPP, -EINVAL, -EMFILE.
+ */
+int ipc_fd(ipc_channel *ch);
+
+/**
+ * Push out the rest of a message an earlier ipc_send() committed but could
+ * not finish within its timeout (the "committed tail"). (0.2)
+ * @return 0 when nothing of an earlier send is left to write; -EAGAIN /
+ *         -ETIMEDOUT (some is still held), -EPIPE / -ECONNRESET (the peer is
+ *         gone: the message stays cut off), IPC_EOF (ipc_shutdown), -EBADF
+ *         (not opened for sending), -EINVAL.
+ */
+int ipc_flush(ipc_channel *ch, int timeout_ms);
+
+/**
+ * A connected pair of duplex channels, socketpair(AF_UNIX, SOCK_STREAM):
+ * what one end sends the other receives, both ways. Both ends survive
+ * fork(); each process closes the end it does not use. (0.2)
+ * @param flags  0, IPC_RAW, IPC_INHERIT
+ * @return 0; -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
+ */
+int ipc_pair(ipc_channel *ends[2], int flags);
 
 /**
  * Thread- and async-signal-safe: every blocked or later call on @p ch

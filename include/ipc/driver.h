@@ -9,8 +9,11 @@
 extern "C" {
 #endif
 
-/** Bumped whenever struct ipc_driver changes incompatibly. */
-#define IPC_DRIVER_ABI 1
+/** The layout of struct ipc_driver this header declares. 1 was 0.1's table
+ *  (no size, one priv_size), which ipc_register_driver() still accepts. From 2
+ *  on the table only grows at its end, and size says how much of it a driver
+ *  was compiled with: the number changes only for an incompatible layout. */
+#define IPC_DRIVER_ABI 2
 
 /** What ipc_poll() waits on for one channel; filled by the driver's poll op. */
 struct ipc_poll_wait {
@@ -22,9 +25,12 @@ struct ipc_poll_wait {
 };
 
 struct ipc_driver {
-	unsigned    abi;        /* IPC_DRIVER_ABI: first, so the struct can grow */
+	unsigned    abi;        /* IPC_DRIVER_ABI: first in every version */
+	size_t      size;       /* sizeof(struct ipc_driver) as compiled; members past
+	                           it are taken as NULL / 0, so old tables keep working */
 	const char *scheme;     /* "fifo", "tcp" ...: letters, digits, '+', '-', '.' */
 	size_t      priv_size;  /* per-channel state, zeroed, see ipc_channel_priv() */
+	size_t      listener_priv_size;  /* per-listener state, see ipc_listener_priv() */
 
 	/* Required. Set up @p ch for @p addr (the URI after "scheme:"). May block
 	 * up to opt->open_timeout_ms. On failure return a negative errno; close()
@@ -38,45 +44,71 @@ struct ipc_driver {
 	ssize_t (*recv)(ipc_channel *ch, void *buf, size_t cap, int timeout_ms);
 	/* May be NULL (-EOPNOTSUPP): size of the next message, left queued. */
 	ssize_t (*recv_size)(ipc_channel *ch, int timeout_ms);
-	/* May be NULL (-EOPNOTSUPP): pollable, edge-style descriptor. */
-	int     (*fd)(const ipc_channel *ch);
+	/* May be NULL (-EOPNOTSUPP): pollable, edge-style descriptor. Not const:
+	 * a driver may create it on the first call (see ipc_fd(3)). */
+	int     (*fd)(ipc_channel *ch);
 	/* May be NULL: non-zero when a receive would answer at once from state
-	 * the descriptor does not show (read-ahead). Never blocks. */
+	 * the descriptor does not show (read-ahead). Never blocks. Used by
+	 * ipc_poll() only when poll is NULL. */
 	int     (*pending)(const ipc_channel *ch);
-	/* May be NULL: wake this driver's own waiters after ipc_shutdown(). Must be
-	 * async-signal-safe. The core already wakes waits made with ipc_wait_fd(). */
-	void    (*shutdown)(ipc_channel *ch);
-	/* Required. Release everything; copes with a half-open channel. Called in
-	 * a process that is not the opener too: then it only closes descriptors. */
-	void    (*close)(ipc_channel *ch);
-
-	/* Optional, for transports that accept connections; NULL otherwise. */
-	int     (*listen)(ipc_listener *l, const char *addr, int flags,
-	                  const ipc_options *opt);
-	int     (*accept)(ipc_listener *l, ipc_channel *ch, int timeout_ms);
-	int     (*listener_addr)(const ipc_listener *l, char *buf, size_t cap);
-	int     (*listener_fd)(const ipc_listener *l);
-	void    (*listener_close)(ipc_listener *l);
-	/* May be NULL (-EOPNOTSUPP). */
-	int     (*peer_cred)(const ipc_channel *ch, struct ipc_peer *out);
 	/* May be NULL: ipc_poll() then polls fd() for POLLIN / POLLOUT as asked
 	 * and adds pending(). Otherwise: fill @p w with what to wait on for
 	 * @p events (IPC_POLLIN, IPC_POLLOUT; only directions the channel has)
 	 * and return which of them hold already from state the descriptors do
 	 * not show. Never blocks; called before every wait of ipc_poll(). */
 	short   (*poll)(ipc_channel *ch, short events, struct ipc_poll_wait *w);
+	/* May be NULL: wake this driver's own waiters after ipc_shutdown(). Must be
+	 * async-signal-safe. The core already wakes waits made with ipc_wait_fd(). */
+	void    (*shutdown)(ipc_channel *ch);
+	/* May be NULL (0: nothing held back): push out what an earlier send
+	 * committed but did not finish writing; as ipc_flush(). */
+	int     (*flush)(ipc_channel *ch, int timeout_ms);
+	/* Required. Release everything; copes with a half-open channel. Called in
+	 * a process that is not the opener too: then it only closes descriptors. */
+	void    (*close)(ipc_channel *ch);
+	/* May be NULL (-EOPNOTSUPP). */
+	int     (*peer_cred)(const ipc_channel *ch, struct ipc_peer *out);
+
+	/* Optional, for transports that accept connections; NULL otherwise. */
+	int     (*listen)(ipc_listener *l, const char *addr, int flags,
+	                  const ipc_options *opt);
+	/* Required with listen. May block up to @p timeout_ms; must return
+	 * IPC_EOF soon after listener_shutdown() (the core returns IPC_EOF for
+	 * every later call without calling it). */
+	int     (*accept)(ipc_listener *l, ipc_channel *ch, int timeout_ms);
+	int     (*listener_addr)(const ipc_listener *l, char *buf, size_t cap);
+	/* May be NULL (-EOPNOTSUPP); may create the descriptor on first call. */
+	int     (*listener_fd)(ipc_listener *l);
+	/* May be NULL: wake a blocked accept() after ipc_listener_shutdown().
+	 * Must be async-signal-safe. */
+	void    (*listener_shutdown)(ipc_listener *l);
+	/* Required with listen. */
+	void    (*listener_close)(ipc_listener *l);
+
+	/* Many messages per call (0.2). Each may be NULL: the core then loops
+	 * over send / recv with the same semantics (sendv gathers into one
+	 * buffer first). Same contracts as ipc_sendv(), ipc_send_batch() and
+	 * ipc_recv_batch(); the core has checked the arguments, the direction,
+	 * max_msg of the first message, and that the channel is not IPC_RAW
+	 * (batches only; sendv is called on raw channels too). */
+	ssize_t (*sendv)(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms);
+	ssize_t (*send_batch)(ipc_channel *ch, const struct iovec *msgs, size_t n,
+	                      int timeout_ms);
+	ssize_t (*recv_batch)(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
 };
 
 /**
- * Add a transport. The table must outlive every channel that uses it.
- * @return 0; -EINVAL (NULL, wrong abi, missing required member, bad scheme),
- *         -EEXIST (scheme taken), -ENOSPC (registry full).
+ * Add a transport. The library keeps its own copy of the table.
+ * @return 0; -EINVAL (NULL, unknown abi, size smaller than any released
+ *         table, missing required member, bad scheme), -E2BIG (non-zero
+ *         members this library does not know), -EEXIST (scheme taken),
+ *         -ENOSPC (registry full).
  */
 int ipc_register_driver(const struct ipc_driver *drv);
 
 /** The driver's per-channel state (priv_size bytes, zeroed at open). */
 void *ipc_channel_priv(ipc_channel *ch);
-/** The driver's per-listener state (priv_size bytes, zeroed at listen). */
+/** The driver's per-listener state (listener_priv_size bytes, zeroed at listen). */
 void *ipc_listener_priv(ipc_listener *l);
 /** Non-zero in a process other than the one that opened @p ch (after fork):
  *  close() must then leave shared state and names alone. */
@@ -90,7 +122,9 @@ int ipc_channel_foreign(const ipc_channel *ch);
  *         IPC_EOF (ipc_shutdown), or a negative errno from poll(2).
  */
 int ipc_wait_fd(ipc_channel *ch, int fd, short events, long long deadline_ns);
-/** Absolute monotonic deadline for @p timeout_ms: -1 = forever, 0 = now. */
+/** A deadline for @p timeout_ms, to pass to ipc_wait_fd() and to compare
+ *  only with -1 (forever) and 0 (do not block): any other value is an
+ *  absolute time whose unit the library may change. */
 long long ipc_deadline(int timeout_ms);
 
 #ifdef __cplusplus

@@ -119,14 +119,18 @@ fd_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fd = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fd",
 	.priv_size = sizeof(struct ipc__framing *),
 	.open      = fd_open,
 	.send      = ipc__stream_send,
+	.sendv      = ipc__stream_sendv,
+	.send_batch = ipc__stream_send_batch,
+	.recv_batch = ipc__stream_recv_batch,
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
 	.poll      = ipc__stream_poll,
 	.close     = fd_close,
 };

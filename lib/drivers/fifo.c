@@ -149,14 +149,18 @@ fifo_close(ipc_channel *ch)
 
 const struct ipc_driver ipc__drv_fifo = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "fifo",
 	.priv_size = sizeof(struct fifo_priv),
 	.open      = fifo_open,
 	.send      = ipc__stream_send,
+	.sendv      = ipc__stream_sendv,
+	.send_batch = ipc__stream_send_batch,
+	.recv_batch = ipc__stream_recv_batch,
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
+	.flush     = ipc__stream_flush,
 	.poll      = ipc__stream_poll,
 	.close     = fifo_close,
 };

@@ -1,7 +1,7 @@
-/* Anonymous pipes: ipc_pipe(), the seed's pipe() + fork() on libipc. */
+/* The driver behind ipc_pipe() and ipc_pair() channels (lib/pair.c). They have
+ * no name to open, so the table is not in the registry: "pipe:..." is an
+ * unknown scheme like any other. */
 #include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "../stream.h"
 
@@ -9,62 +9,23 @@ static int
 pipe_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 {
 	(void)ch; (void)addr; (void)flags; (void)opt;
-	return -EINVAL;     /* an anonymous pipe has no name: use ipc_pipe() */
-}
-
-static void
-pipe_close(ipc_channel *ch)
-{
-	ipc__stream_close(ch);
+	return -EINVAL;     /* never called: lib/pair.c sets the channels up */
 }
 
 const struct ipc_driver ipc__drv_pipe = {
 	.abi       = IPC_DRIVER_ABI,
+	.size      = sizeof(struct ipc_driver),
 	.scheme    = "pipe",
 	.priv_size = sizeof(struct ipc__framing *),
 	.open      = pipe_open,
 	.send      = ipc__stream_send,
+	.sendv      = ipc__stream_sendv,
+	.send_batch = ipc__stream_send_batch,
+	.recv_batch = ipc__stream_recv_batch,
 	.recv      = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd        = ipc__stream_fd,
-	.pending   = ipc__stream_pending,
 	.poll      = ipc__stream_poll,
-	.close     = pipe_close,
+	.flush     = ipc__stream_flush,
+	.close     = ipc__stream_close,
 };
-
-IPC_EXPORT int
-ipc_pipe(ipc_channel *ends[2], int flags)
-{
-	ipc_channel *r = NULL, *w = NULL;
-	ipc_options o;
-	int fds[2], rc;
-
-	if (!ends || (flags & ~IPC_RAW))
-		return -EINVAL;
-	ipc__options_fill(&o, NULL);
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	ipc__pipe_grow(fds[1]);
-	if ((rc = ipc__channel_new(&r, &ipc__drv_pipe, IPC_RECV | flags, &o)) < 0 ||
-	    (rc = ipc__channel_new(&w, &ipc__drv_pipe, IPC_SEND | flags, &o)) < 0)
-		goto fail;
-	if ((rc = ipc__stream_init_fd(r, fds[0], IPC__FD_NONBLOCK, -1, 0)) < 0)
-		goto fail;
-	fds[0] = -1;        /* the channel owns it now */
-	if ((rc = ipc__stream_init_fd(w, -1, 0, fds[1], IPC__FD_NONBLOCK)) < 0)
-		goto fail;
-	ends[0] = r;
-	ends[1] = w;
-	return 0;
-fail:
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (r) {
-		ipc__stream_close(r);
-		ipc__channel_free(r);
-	}
-	if (w)
-		ipc__channel_free(w);   /* init failed before taking fds[1] */
-	close(fds[1]);
-	return rc;
-}

@@ -102,21 +102,23 @@ tcp_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int
-tcp_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
+int
+ipc__tcp_connect(ipc_channel *ch, const char *addr, long long deadline, char *host,
+                 size_t hostcap)
 {
-	long long deadline = ipc_deadline(opt->open_timeout_ms);
-	char host[TCP_HOST_MAX];
+	char h[TCP_HOST_MAX];
 	struct addrinfo *res, *ai;
 	unsigned port;
 	int rc, v6lit, fd = -EADDRNOTAVAIL;
 
-	(void)flags;
-	if ((rc = tcp_parse(addr, host, &port, &v6lit)) < 0)
+	if ((rc = tcp_parse(addr, h, &port, &v6lit)) < 0)
 		return rc;
-	if (strcmp(host, "*") == 0 || port == 0)
+	if (strcmp(h, "*") == 0 || port == 0)
 		return -EINVAL;     /* one can only listen on those */
-	if ((rc = tcp_resolve(host, port, v6lit, 0, &res)) < 0)
+	if (strlen(h) >= hostcap)
+		return -EINVAL;
+	strcpy(host, h);
+	if ((rc = tcp_resolve(h, port, v6lit, 0, &res)) < 0)
 		return rc;
 	/* Each address in the resolver's order; the last error wins. */
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -125,15 +127,27 @@ tcp_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 			break;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd >= 0)
+		tcp_nodelay(fd);
+	return fd;
+}
+
+static int
+tcp_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
+{
+	long long deadline = ipc_deadline(opt->open_timeout_ms);
+	char host[TCP_HOST_MAX];
+	int fd;
+
+	(void)flags;
+	if ((fd = ipc__tcp_connect(ch, addr, deadline, host, sizeof(host))) < 0)
 		return fd;
-	tcp_nodelay(fd);
 	return ipc__sock_start(ch, fd, deadline);
 }
 
 /* "tcp://127.0.0.1:43121" or "tcp://[::1]:43121" from the bound address. */
 static int
-tcp_format(int fd, char *out, size_t cap)
+tcp_format(int fd, const char *scheme, char *out, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -147,13 +161,13 @@ tcp_format(int fd, char *out, size_t cap)
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(s6->sin6_port);
-		snprintf(out, cap, "tcp://[%s]:%u", ip, port);
+		snprintf(out, cap, "%s://[%s]:%u", scheme, ip, port);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
 		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
 		port = ntohs(s4->sin_port);
-		snprintf(out, cap, "tcp://%s:%u", ip, port);
+		snprintf(out, cap, "%s://%s:%u", scheme, ip, port);
 	}
 	return 0;
 }
@@ -198,8 +212,8 @@ tcp_bind_any(unsigned port)
 	return fd;
 }
 
-static int
-tcp_listen(ipc_listener *l, const char *addr, int flags, const ipc_options *opt)
+int
+ipc__tcp_listen(ipc_listener *l, const char *addr, int flags, const char *scheme)
 {
 	char host[TCP_HOST_MAX];
 	struct addrinfo *res, *ai;
@@ -207,7 +221,6 @@ tcp_listen(ipc_listener *l, const char *addr, int flags, const ipc_options *opt)
 	int rc, v6lit, fd = -EADDRNOTAVAIL;
 	struct ipc__sock_listener *sl;
 
-	(void)opt;          /* IPC_ANY_UID means nothing here: tcp has no uids */
 	if ((rc = tcp_parse(addr, host, &port, &v6lit)) < 0)
 		return rc;
 	if (strcmp(host, "*") == 0) {
@@ -226,7 +239,14 @@ tcp_listen(ipc_listener *l, const char *addr, int flags, const ipc_options *opt)
 	if ((rc = ipc__sock_listener_new(l, fd, flags, NULL)) < 0)
 		return rc;
 	sl = ipc__sock_listener_get(l);
-	return tcp_format(sl->fd, sl->addr, sizeof(sl->addr));
+	return tcp_format(sl->fd, scheme, sl->addr, sizeof(sl->addr));
+}
+
+static int
+tcp_listen(ipc_listener *l, const char *addr, int flags, const ipc_options *opt)
+{
+	(void)opt;          /* IPC_ANY_UID means nothing here: tcp has no uids */
+	return ipc__tcp_listen(l, addr, flags, "tcp");
 }
 
 static void
@@ -237,19 +257,25 @@ tcp_listener_close(ipc_listener *l)
 
 const struct ipc_driver ipc__drv_tcp = {
 	.abi = IPC_DRIVER_ABI,
+	.size = sizeof(struct ipc_driver),
 	.scheme = "tcp",
-	.priv_size = sizeof(struct ipc__sock_listener *),
+	.priv_size = sizeof(struct ipc__framing *),
+	.listener_priv_size = sizeof(struct ipc__sock_listener),
 	.open = tcp_open,
 	.send = ipc__stream_send,
+	.sendv      = ipc__stream_sendv,
+	.send_batch = ipc__stream_send_batch,
+	.recv_batch = ipc__stream_recv_batch,
 	.recv = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd = ipc__stream_fd,
-	.pending = ipc__stream_pending,
+	.flush = ipc__stream_flush,
 	.poll = ipc__stream_poll,
 	.close = ipc__stream_close,
 	.listen = tcp_listen,
 	.accept = ipc__sock_accept,
 	.listener_addr = ipc__sock_listener_addr,
 	.listener_fd = ipc__sock_listener_fd,
+	.listener_shutdown = ipc__sock_listener_shutdown,
 	.listener_close = tcp_listener_close,
 };

@@ -166,7 +166,7 @@ unix_peer_cred(const ipc_channel *ch, struct ipc_peer *out)
 	struct ucred uc;
 	int rc;
 
-	if ((rc = unix_cred(ipc__stream_fd(ch), &uc)) < 0)
+	if ((rc = unix_cred(ipc__stream_fd_of(ch), &uc)) < 0)
 		return rc;
 	out->pid = uc.pid;
 	out->uid = uc.uid;
@@ -285,20 +285,26 @@ unix_listener_close(ipc_listener *l)
 
 const struct ipc_driver ipc__drv_unix = {
 	.abi = IPC_DRIVER_ABI,
+	.size = sizeof(struct ipc_driver),
 	.scheme = "unix",
-	.priv_size = sizeof(struct ipc__sock_listener *),
+	.priv_size = sizeof(struct ipc__framing *),
+	.listener_priv_size = sizeof(struct ipc__sock_listener),
 	.open = unix_open,
 	.send = ipc__stream_send,
+	.sendv      = ipc__stream_sendv,
+	.send_batch = ipc__stream_send_batch,
+	.recv_batch = ipc__stream_recv_batch,
 	.recv = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd = ipc__stream_fd,
-	.pending = ipc__stream_pending,
+	.flush = ipc__stream_flush,
 	.poll = ipc__stream_poll,
 	.close = ipc__stream_close,
 	.listen = unix_listen,
 	.accept = ipc__sock_accept,
 	.listener_addr = ipc__sock_listener_addr,
 	.listener_fd = ipc__sock_listener_fd,
+	.listener_shutdown = ipc__sock_listener_shutdown,
 	.listener_close = unix_listener_close,
 	.peer_cred = unix_peer_cred,
 };

@@ -40,12 +40,13 @@
 
 /* Offsets in the segment layout of shm.c (doc/ipc-shm.7): ring control
  * blocks at 512 and 1024 (plock +0, tail +8, head +16, clock +64, rpos +72,
- * data epoch/waiters +128/+132, space epoch/waiters +192/+196), claim words
+ * data epoch/waiters +128/+132, space epoch/waiters +192/+196, the
+ * receivers' max_msg by slot from +256), claim words
  * from 1536, attacher slots of 32 bytes from 2048 (side +0, gen +4, bell +28),
  * meta: live[B] at 52, departs at 64. A scribbler needs no such map (op 4
  * writes anywhere), but it lets the fuzzer hit each field in one step. */
 static const unsigned fields[16] = {
-	512 + 0, 512 + 8, 512 + 16, 512 + 64, 512 + 72, 512 + 128, 512 + 132, 2048 + 32,
+	512 + 0, 512 + 8, 512 + 16, 512 + 64, 512 + 72, 512 + 128, 512 + 256 + 4, 2048 + 32,
 	1024 + 0, 1024 + 8, 1024 + 16, 1024 + 64, 1024 + 72, 1024 + 196, 1536 + 8, 52,
 };
 static const unsigned field_width[16] = {
@@ -202,12 +203,15 @@ do_poll(struct run *r, int s)
 	struct ipc_pollitem it = { .ch = r->ch[s], .events = IPC_POLLIN | IPC_POLLOUT };
 	int rc = ipc_poll(&it, 1, 0);
 
-	/* PENDING (crashes-pending/shm-poll-broken-eproto): on a channel that
-	 * returned -EPROTO, ipc_fd() fails with -EPROTO and so does ipc_poll()
-	 * as a whole, which ipc_poll(3) does not list; it should report the
-	 * channel in revents (IPC_POLLERR). Tolerated only on a broken side. */
-	if (rc == -EPROTO && r->broken[s])
+	/* A scribbled segment: ipc_fd() checks the rings and fails with
+	 * -EPROTO, and so does ipc_poll() (issue 9: every call on the victim
+	 * answers -EPROTO, ipc_poll included); like any call's -EPROTO it
+	 * needs a scribble, and sticks. (crashes-pending/shm-poll-broken-eproto
+	 * asks for a report in revents instead: not decided yet.) */
+	if (rc == -EPROTO) {
+		check_any(r, s, rc, 0, "ipc_poll");
 		return;
+	}
 	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
 	if (!r->scribbled && r->q[!s].n)
 		FZ_ASSERT(it.revents & IPC_POLLIN, "side %c: a message is queued, ipc_poll "
@@ -276,6 +280,8 @@ op(struct run *r, struct fz *f)
 		break;
 	case 7:
 		n = ipc_fd(r->ch[s]);
+		if (n < 0)
+			check_any(r, (int)s, n, 0, "ipc_fd");
 		FZ_ASSERT(n >= 0 || n == -EPROTO, "ipc_fd: %zd", n);
 		break;
 	case 8:
@@ -313,10 +319,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->opt.capacity = cap;
 	r->opt.max_msg = ((mode >> 4) & 3) == 1 ? cap : maxes[(mode >> 4) & 3];
 	r->opt.open_timeout_ms = 10;  /* B attaching again to a scribbled header */
-	/* shm.c: by default a quarter of the ring, else what was asked, up to
-	 * the whole ring less one record header. */
+	/* ipc-shm(7): by default half the ring, else what was asked, up to
+	 * the whole ring less one record header; both sides ask the same, so
+	 * the peer's published limit is ours too. */
 	if (!r->opt.max_msg)
-		r->max_msg = cap / 4;
+		r->max_msg = cap / 2;
 	else
 		r->max_msg = r->opt.max_msg < cap - 8 ? r->opt.max_msg : cap - 8;
 

@@ -21,8 +21,9 @@
  * end (IPC_EOF, -ECONNRESET, -EPROTO). Every answer is checked against a
  * model of doc/wire-format.md run over the same bytes: messages whole, in
  * order, byte for byte, never above cap or max_msg; -EMSGSIZE only for a
- * message larger than the buffer; the end the document names; the sticky
- * errors stay; no descriptor is left open (and, under ASan, no memory). */
+ * message larger than the buffer; the end the document names, and -EPROTO
+ * as soon as the bytes written make it certain (no -EAGAIN then); the
+ * sticky errors stay; no descriptor is left open (under ASan, no memory). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -421,7 +422,7 @@ script_op(struct run *r, struct fz *f, int pass)
 	const uint8_t *p;
 	uint32_t v;
 
-	if (op < 0x40 || op == 0x40) {
+	if (op <= 0x40) {
 		n = op < 0x40 ? op + 1 : fz_u16(f);
 		p = fz_bytes(f, n, &got);
 		if (pass == 0)

@@ -286,7 +286,7 @@ seed('shm', 'sizes-and-alloc', bytes([CAP8K]) + m_send(A, 0) + m_send(A, 100) + 
      m_recv(B, 6) + m_size(B) + m_recv(B, 2) + m_alloc(B) + m_alloc(B))
 seed('shm', 'fill-the-ring', bytes([0]) + m_send(A, 1000) * 6 + m_recv(B, 5) * 6 + m_send(A, 1000) * 4)
 seed('shm', 'wrap-around', bytes([0]) + (m_send(A, 1000) + m_recv(B, 5)) * 12)
-seed('shm', 'max-msg-default', bytes([0]) + m_send(A, 1024) + m_send(A, 1025) + m_recv(B, 6))
+seed('shm', 'max-msg-default', bytes([0]) + m_send(A, 2048) + m_send(A, 2049) + m_recv(B, 6))
 seed('shm', 'max-msg-whole-ring', bytes([MAX_RING]) + m_send(B, 4088) + m_send(B, 4089) +
      m_recv(A, 6) + m_recv(A, 7))
 seed('shm', 'max-msg-one', bytes([MAX_1 | CAP32K]) + m_send(A, 1) + m_send(A, 2) + m_recv(B, 1))
@@ -317,6 +317,8 @@ seed('shm', 'scribble-claim', bytes([0]) + m_send(A, 1000) * 4 + m_field(14, 409
 seed('shm', 'scribble-meta-then-reattach', bytes([0]) + m_poke(16, 3, 12345) + M_REATTACH +
      m_send(A, 1) + m_recv(B, 6))
 seed('shm', 'scribble-magic-then-reattach', bytes([CAP8K]) + m_poke(0, 2, 0) + M_REATTACH + m_send(A, 1))
+seed('shm', 'scribble-receiver-limit', bytes([0]) + m_field(6, 1) + m_send(A, 100) + m_recv(B, 6) +
+     m_field(6, 0xffffffff) + m_send(A, 3000) + m_recv(B, 6))
 seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
      m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
 

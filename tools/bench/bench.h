@@ -62,6 +62,7 @@ struct ep {
 	uint64_t rpos, wpos;          /* this side's private ring indexes */
 	uint64_t seen_head, seen_tail; /* the peer's, as last read: fewer shared loads */
 	void *zctx, *zsock;
+	void *ssl;                    /* bare OpenSSL baseline: its SSL */
 	uint32_t nsock;               /* nng_socket id */
 	unsigned char *rbuf;          /* buffered readers: bytes read ahead */
 	size_t rlen, roff;
@@ -98,8 +99,9 @@ struct impl {
 };
 
 /* The row families, each a table in its own file. */
-extern const struct impl bench_rows_raw[], bench_rows_mq[], bench_rows_libipc[];
-extern const size_t bench_nrows_raw, bench_nrows_mq, bench_nrows_libipc;
+extern const struct impl bench_rows_raw[], bench_rows_mq[], bench_rows_libipc[],
+                         bench_rows_tls[];
+extern const size_t bench_nrows_raw, bench_nrows_mq, bench_nrows_libipc, bench_nrows_tls;
 
 /* helpers the row files share (harness.c; the pipe and FIFO ones rows-raw.c) */
 int64_t now_ns(void);
@@ -116,6 +118,13 @@ int     rv_recv(struct run *r, char *out, size_t cap);
 int     pipe_raw_prepare(struct run *r);   /* two pipes in r->fd */
 void    fd_cleanup(struct run *r);
 void    fifo_cleanup(struct run *r);
+/* the socket rows' pieces that other families build on */
+extern const struct ep_ops bench_lib_ops;   /* ipc_send / ipc_recv (rows-libipc.c) */
+void    sock_lib_cleanup(struct run *r);
+void    raw_close(struct ep *e);            /* rows-raw.c */
+int     tcp_raw_prepare(struct run *r);
+int     sock_raw_attach(struct run *r, int child, struct ep *e);
+void    sock_raw_cleanup(struct run *r);
 
 /* ------------------------------------------------------------ results */
 

@@ -29,7 +29,7 @@ volatile pid_t child_pid, measurer_pid;
 /* Every name a row may create, for an interrupted run to remove. */
 static const char *const dir_names[] = {
 	"lib-p2c.fifo", "lib-c2p.fifo", "raw-p2c.fifo", "raw-c2p.fifo",
-	"lib.sock", "raw.sock", "zmq.sock", "nng.sock",
+	"lib.sock", "raw.sock", "zmq.sock", "nng.sock", "tls.pem", "tls.key",
 };
 
 /* Async-signal-safe: unlink what process @p pid may have left. */
@@ -711,6 +711,7 @@ bench_rows_init(void)
 		{ bench_rows_libipc, &bench_nrows_libipc },
 		{ bench_rows_raw, &bench_nrows_raw },
 		{ bench_rows_mq, &bench_nrows_mq },
+		{ bench_rows_tls, &bench_nrows_tls },
 	};
 	size_t total = 0, f, i, j, k;
 

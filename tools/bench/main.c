@@ -148,8 +148,16 @@ pick_cpus(void)
 static void
 remove_dir(void)
 {
-	if (cfg.dir[0])
-		rmdir(cfg.dir);
+	char p[512];
+
+	if (!cfg.dir[0])
+		return;
+	/* The tls rows' certificate is made in the measuring process. */
+	dir_path(p, sizeof(p), "tls.pem");
+	unlink(p);
+	dir_path(p, sizeof(p), "tls.key");
+	unlink(p);
+	rmdir(cfg.dir);
 }
 
 int

@@ -101,7 +101,7 @@ lib_close_batched(struct ep *e)
 	e->rbuf = NULL;
 }
 
-static const struct ep_ops lib_ops = { lib_send, lib_recv, lib_close, NULL };
+const struct ep_ops bench_lib_ops = { lib_send, lib_recv, lib_close, NULL };
 static const struct ep_ops libv_ops = { lib_sendv, lib_recv, lib_close, NULL };
 static const struct ep_ops libb_ops = { lib_send, lib_recv_batched, lib_close_batched,
 	                                lib_send_batch };
@@ -114,7 +114,7 @@ ops_for(const struct run *r)
 		return &libb_ops;
 	if (strcmp(r->im->impl, "sendv") == 0)
 		return &libv_ops;
-	return &lib_ops;
+	return &bench_lib_ops;
 }
 
 
@@ -253,7 +253,7 @@ sock_lib_attach(struct run *r, int child, struct ep *e)
 	return rc;
 }
 
-static void
+void
 sock_lib_cleanup(struct run *r)
 {
 	ipc_listener_close(r->lst);

@@ -184,7 +184,7 @@ rawb_recv(struct ep *e, void *buf, size_t cap)
 	return len;
 }
 
-static void
+void
 raw_close(struct ep *e)
 {
 	if (e->rfd >= 0)
@@ -473,7 +473,7 @@ sock_raw_listen(struct run *r, int family)
 	return 0;
 }
 
-static int
+int
 tcp_raw_prepare(struct run *r)
 {
 	return sock_raw_listen(r, AF_INET);
@@ -485,7 +485,7 @@ unix_raw_prepare(struct run *r)
 	return sock_raw_listen(r, AF_UNIX);
 }
 
-static int
+int
 sock_raw_attach(struct run *r, int child, struct ep *e)
 {
 	union sa a;
@@ -519,7 +519,7 @@ sock_raw_attach(struct run *r, int child, struct ep *e)
 	return 0;
 }
 
-static void
+void
 sock_raw_cleanup(struct run *r)
 {
 	close_fd(&r->lfd);

@@ -1,0 +1,1 @@
+../../examples/tls-server.c
