@@ -30,8 +30,8 @@ ipc__options_fill(ipc_options *out, const ipc_options *in)
 	}
 	if (out->max_msg > IPC_MSG_LIMIT || out->mode > 07777 || out->open_timeout_ms < -1)
 		return -EINVAL;
-	if (!out->max_msg)
-		out->max_msg = IPC__DEFAULT_MAX_MSG;
+	/* max_msg stays 0 ("the default") for the driver to see: shm's
+	 * default depends on its ring, and an explicit 16 MiB is not it. */
 	if (!out->capacity)
 		out->capacity = IPC__DEFAULT_CAPACITY;
 	if (!out->mode)
@@ -123,7 +123,7 @@ ipc_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 
 	if (rc < 0)
 		return rc;
-	if (!(ch->flags & IPC_RAW) && len > ch->opt.max_msg)
+	if (!(ch->flags & IPC_RAW) && len > ipc__max_msg(&ch->opt))
 		return -EMSGSIZE;
 	return ch->drv->send(ch, buf, len, timeout_ms);
 }

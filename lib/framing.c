@@ -114,7 +114,7 @@ ipc__stream_init(ipc_channel *ch, struct ipc__bytes *io)
 	}
 	s->io = io;
 	s->raw = !!(ch->flags & IPC_RAW);
-	s->max_msg = (uint32_t)ch->opt.max_msg;
+	s->max_msg = (uint32_t)ipc__max_msg(&ch->opt);
 	*(struct ipc__framing **)ch->priv = s;
 	return 0;
 }

@@ -60,8 +60,14 @@ extern const struct ipc_driver ipc__drv_shm;
 /* uri.c: split "scheme:addr"; scheme is [A-Za-z][A-Za-z0-9+.-]*. */
 int ipc__uri_split(const char *uri, const char **scheme, size_t *slen, const char **addr);
 
-/* options */
+/* options: every default filled in but max_msg, which stays 0 when the
+ * caller left it so; ipc__max_msg() reads it with the streams' default. */
 int ipc__options_fill(ipc_options *out, const ipc_options *in);
+static inline size_t
+ipc__max_msg(const ipc_options *o)
+{
+	return o->max_msg ? o->max_msg : IPC__DEFAULT_MAX_MSG;
+}
 
 /* channel.c: allocate / free a channel shell for a driver (used by accept). */
 int  ipc__channel_new(ipc_channel **out, const struct ipc_driver *drv, int flags,

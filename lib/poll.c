@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include "ipc-private.h"
 
@@ -36,30 +35,22 @@ poll_map(short re)
 	return ev;
 }
 
-/* A driver without a poll op: its fd() stands for both directions, and
- * pending() for its read-ahead. A descriptor without a file type (an
- * anonymous inode: an epoll set, an eventfd) does not stand for the send
- * side's room; such a transport's send waits for room within its timeout. */
+/* A driver without a poll op: its fd() stands for both directions (as a
+ * socket's does), and pending() for its read-ahead. No guessing from the
+ * descriptor's file type: a driver whose descriptor cannot tell (an epoll
+ * set, an eventfd) says so with a poll op, as shm does. */
 static short
 poll_default(ipc_channel *ch, short want, int fd, struct ipc_poll_wait *w)
 {
-	struct stat st;
-	short known = 0;
-
 	w->fd[0] = fd;
-	w->events[0] = (want & IPC_POLLIN) ? POLLIN : 0;
+	w->events[0] = (short)(((want & IPC_POLLIN) ? POLLIN : 0) |
+	                       ((want & IPC_POLLOUT) ? POLLOUT : 0));
 	w->fd[1] = -1;
 	w->events[1] = 0;
 	w->recheck = 0;
-	if (want & IPC_POLLOUT) {
-		if (fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == 0)
-			known |= IPC_POLLOUT;
-		else
-			w->events[0] |= POLLOUT;
-	}
 	if ((want & IPC_POLLIN) && ch->drv->pending && ch->drv->pending(ch))
-		known |= IPC_POLLIN;
-	return known;
+		return IPC_POLLIN;
+	return 0;
 }
 
 static short

@@ -69,7 +69,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
-	sl->max_msg = (uint32_t)l->opt.max_msg;
+	sl->max_msg = (uint32_t)ipc__max_msg(&l->opt);
 	sl->admit = admit;
 	return sock_events_new(sl);
 }
@@ -186,7 +186,7 @@ send_hello(ipc_channel *ch, int fd, long long deadline)
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
+	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
 	while (off < sizeof(h)) {
 		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r > 0) {
@@ -307,16 +307,28 @@ pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
-/* Hand pending slot @p i over to @p ch. */
+/* Hand pending slot @p i over to @p ch, sending our hello only now: a
+ * connector's ipc_open() returns when a worker's ipc_accept() has taken
+ * it, never while it waits in some busy worker's set.
+ * @return 0; 1 the peer is gone (slot dropped); a negative errno. */
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 {
+	unsigned char h[IPC__HELLO_SIZE];
 	int fd = sl->pend[i].fd, rc;
 	struct ipc__bytes *io = sl->pend[i].io;
 	uint32_t peer_max = 0;
 
 	if (!(sl->flags & IPC_RAW))
 		ipc__hello_check(sl->pend[i].hello, &peer_max);
+	/* A wrapped peer (TLS) had our hello through its layer already. */
+	if (!io) {
+		ipc__hello_fill(h, sl->max_msg);
+		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+			pend_drop(sl, i, IPC__SOCK_DROP_GONE);   /* the peer is gone */
+			return 1;
+		}
+	}
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
 	sl->pend[i] = sl->pend[--sl->npend];
 	if (!io)
@@ -430,13 +442,13 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 }
 
 /* Take one new connection off the kernel's queue.
- * @return 1 added to the set, 2 ready at once (raw: in *ready), 0 none left,
- *         or a negative errno worth reporting (descriptor limits). */
+ * @return 3 added to the set (at sl->pend[sl->npend - 1]), 1 refused,
+ *         2 ready at once (raw: in *ready), 0 none left, or a negative
+ *         errno worth reporting (descriptor limits). */
 static int
 take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-	unsigned char h[IPC__HELLO_SIZE];
 	struct ipc__bytes *io = NULL;
 	size_t i, oldest;
 	int fd;
@@ -463,7 +475,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 	}
 	if (sl->wrap) {
 		/* The layer's handshake first; our hello goes through it. */
-		int rc = sl->wrap->start(sl->wrap_arg, fd, &io);
+		int rc = sl->wrap->start(sl->wrap_arg, fd, sl->flags, &io);
 
 		if (rc < 0) {
 			close(fd);
@@ -472,12 +484,6 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 	} else if (sl->flags & IPC_RAW) {
 		*ready = fd;
 		return 2;
-	} else {
-		ipc__hello_fill(h, sl->max_msg);
-		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-			close(fd);  /* a fresh socket always has room: the peer is gone */
-			return 1;
-		}
 	}
 	if (sl->npend == IPC__SOCK_PENDING_MAX) {
 		for (oldest = 0, i = 1; i < sl->npend; i++)
@@ -500,7 +506,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 		.deadline = now + (int64_t)IPC__SOCK_HELLO_MS * 1000000,
 		.io = io,
 	};
-	return 1;
+	return 3;
 }
 
 int
@@ -519,7 +525,20 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 		if (atomic_load_explicit(&l->shut, memory_order_acquire))
 			return IPC_EOF;
 		now = ipc__now_ns();
-		/* New peers first, a bounded batch so a flood cannot starve us. */
+		/* Handshakes in flight first; the first complete one wins. */
+		soonest = INT64_MAX;
+		for (i = sl->npend; i-- > 0;) {
+			rc = pend_step(sl, i, now);
+			if (rc == 1 && (rc = pend_take(sl, i, ch)) <= 0)
+				return rc;
+			if (rc == 0 && sl->pend[i].deadline < soonest)
+				soonest = sl->pend[i].deadline;
+		}
+		/* Then new peers, one at a time, each looked at at once: another
+		 * is taken only while none is complete, so a worker never keeps
+		 * finished handshakes in its set while it serves (pre-forked
+		 * workers share the kernel's queue fairly). Bounded, so a flood
+		 * of silent peers cannot starve us. */
 		for (err = 0, n = 0; n < IPC__SOCK_PENDING_MAX; n++) {
 			rc = take_new(sl, now, &fd);
 			if (rc == 2)
@@ -528,15 +547,11 @@ ipc__sock_accept(ipc_listener *l, ipc_channel *ch, int timeout_ms)
 				err = rc;   /* out of descriptors: reported below */
 				break;
 			}
-		}
-		/* Then every handshake in flight; the first complete one wins. */
-		soonest = INT64_MAX;
-		for (i = sl->npend; i-- > 0;) {
-			rc = pend_step(sl, i, now);
-			if (rc == 1)
-				return pend_take(sl, i, ch);
-			if (rc == 0 && sl->pend[i].deadline < soonest)
-				soonest = sl->pend[i].deadline;
+			if (rc == 3 && pend_step(sl, sl->npend - 1, now) == 1 &&
+			    (rc = pend_take(sl, sl->npend - 1, ch)) <= 0)
+				return rc;
+			if (sl->npend && sl->pend[sl->npend - 1].deadline < soonest)
+				soonest = sl->pend[sl->npend - 1].deadline;
 		}
 		/* The listening socket stays readable: waiting would spin. */
 		if (err < 0)

@@ -17,8 +17,9 @@
  * listener drives its handshake without blocking, in the same bounded set
  * and within the same deadline as the hello, which then goes through it. */
 struct ipc__sock_wrap {
-	/* Wrap the accepted socket @p fd (taken over on success). */
-	int  (*start)(void *arg, int fd, struct ipc__bytes **io);
+	/* Wrap the accepted socket @p fd (taken over on success); @p flags are
+	 * the listener's (IPC_RAW). */
+	int  (*start)(void *arg, int fd, int flags, struct ipc__bytes **io);
 	/* One non-blocking step of the layer's handshake: 0 done, -EAGAIN with
 	 * *@p events to wait for, or why the peer is refused. */
 	int  (*step)(struct ipc__bytes *io, short *events);

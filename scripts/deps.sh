@@ -1,7 +1,7 @@
 # Sourced by scripts/quickstart.sh and scripts/test.sh: the one place that
 # installs what libipc needs on Debian 12, and only what is missing.
 
-IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2 valgrind libssl-dev openssl socat"
+IPC_DEPS="meson ninja-build check pkg-config mandoc libzmq3-dev libnng-dev iproute2 valgrind libssl-dev openssl socat python3-dev"
 # Only for the real fuzzers of tests/fuzz (scripts/test.sh skips them without).
 IPC_FUZZ_DEPS="clang libclang-rt-14-dev"
 

@@ -52,6 +52,7 @@ trap 'exit 1' INT TERM HUP
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 make -s -f examples/Makefile OUT="$tour" || exit 1
 echo "built into $tour:" $(cd "$tour" && ls)
+src_dir=$(pwd)
 cd "$tour" || exit 1
 
 echo
@@ -116,6 +117,22 @@ pid=$(sed -n 's/^receiver pid //p' "$tour/signal.out")
 timeout 10 ./signal-sender "$pid" 42 > /dev/null
 wait $receiver
 sed 's/^/   /' "$tour/signal.out"
+
+echo
+echo "-- python: the ipc module, installed for the interpreter meson runs under (doc/python.md)"
+cd "$src_dir" || exit 1
+if [ -d build-release/python/ipc ]; then
+	for py in python3 /usr/bin/python3; do
+		command -v "$py" > /dev/null 2>&1 || continue
+		if v=$(cd / && "$py" -c 'import ipc; print(ipc.version())' 2> /dev/null); then
+			echo "   $py -c 'import ipc; print(ipc.version())' prints $v"
+			break
+		fi
+		echo "   $py ($(command -v "$py")) does not see the module: it is another interpreter"
+	done
+else
+	echo "   not built (no python3 headers: python3-dev)"
+fi
 
 echo
 echo "The sources are in examples/; scripts/test.sh runs the whole test suite."

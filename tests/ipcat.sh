@@ -176,6 +176,21 @@ rc=$?
 grep -q "^ipcat: fifo:$work/f: Peer does not speak libipc" "$work/fifo-p.err" ||
 	fail "framed reader said: $(cat "$work/fifo-p.err")"
 
+step "fifo: a slow reader still gets all of a 1 MiB last message (ipc_flush, not close's 1 s)"
+mkfifo "$work/slow"
+# The reader opens at once but starts reading only after 1.5 s: the writer's
+# send runs out of its slice with most of the frame committed but unwritten,
+# and only a flush that waits (ipc_close alone gives it 1 s) gets it out. The
+# pause is the slow peer under test, not a synchronisation: the check holds
+# however the two are scheduled.
+bg slow sh -c "exec 3< \"$work/slow\"; sleep 1.5; exec cat <&3"
+r=$bgpid
+timeout -k 5 "$T" "$ipcat" --whole "fifo:$work/slow" < "$work/big" || fail "writer to a slow reader exited $?"
+wait_ok $r "slow reader"
+[ "$(wc -c < "$work/slow.out")" -eq $((1048576 + 16)) ] || fail "slow reader got $(wc -c < "$work/slow.out") bytes"
+tail -c 1048576 "$work/slow.out" | cmp -s - "$work/big" || fail "slow reader: the message differs"
+rm -f "$work/slow"
+
 step "NUL separators, --size, --hex"
 printf 'a\nb\0c\0\0d' > "$work/nul.in"
 printf 'a\nb\0c\0\0d\0' > "$work/nul.want"

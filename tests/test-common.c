@@ -592,7 +592,8 @@ seqpacket_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *
 	if (flags & (IPC_RAW | IPC_CREATE | IPC_ANY_UID))
 		return -EINVAL;
 	p->fd = atoi(addr);
-	p->max = opt->max_msg < SEQPACKET_MAX ? opt->max_msg : SEQPACKET_MAX;
+	/* 0: the caller left the default, which is ours to choose. */
+	p->max = opt->max_msg && opt->max_msg < SEQPACKET_MAX ? opt->max_msg : SEQPACKET_MAX;
 	return p->fd > 0 ? 0 : -EINVAL;
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +559,70 @@ have_scheme(const char *scheme)
 	return rc != -EPROTONOSUPPORT;
 }
 
+struct out_waiter {
+	ipc_channel *tx;
+	_Atomic pid_t tid;
+	short revents;
+	int rc;
+};
+
+static void *
+wait_for_room(void *arg)
+{
+	struct out_waiter *w = arg;
+	struct ipc_pollitem it = { .ch = w->tx, .events = IPC_POLLOUT };
+
+	w->tid = test_tid();
+	w->rc = ipc_poll(&it, 1, 20000);
+	w->revents = it.revents;
+	return NULL;
+}
+
+/* shm says IPC_POLLOUT exactly: not while its ring is full, and a poller
+ * blocked on a full ring is woken when the receiver frees room (it once
+ * always answered "writable", guessed from the descriptor's file type). */
+START_TEST(poll_shm_pollout_exact)
+{
+	struct ipc_options o = IPC_OPTIONS_INIT;
+	struct ipc_pollitem it;
+	struct out_waiter w = { 0 };
+	static char msg[1024];
+	ipc_channel *tx, *rx;
+	char buf[2048];
+	pthread_t t;
+	int n = 0;
+
+	if (!have_scheme("shm"))
+		test_skip("no shm transport");
+	o.capacity = 8192;
+	ck_assert_int_eq(test_pair_opt("shm", &tx, &rx, 0, &o), 0);
+	it = (struct ipc_pollitem){ .ch = tx, .events = IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(&it, 1, 0), 1);
+	ck_assert_int_eq(it.revents, IPC_POLLOUT);
+	while (ipc_send(tx, msg, sizeof(msg), 0) == (ssize_t)sizeof(msg))
+		ck_assert_int_lt(++n, 100);
+	ck_assert_int_gt(n, 0);
+	while (ipc_send(tx, "x", 1, 0) == 1)    /* to the last byte */
+		ck_assert_int_lt(++n, 2000);
+	/* Full: not writable (not even for one byte), with or without waiting. */
+	ck_assert_int_eq(ipc_poll(&it, 1, 0), 0);
+	ck_assert_int_eq(it.revents, 0);
+	ck_assert_int_eq(ipc_poll(&it, 1, 50), 0);
+	/* Room freed by a receive while another thread waits: it wakes. */
+	w.tx = tx;
+	ck_assert_int_eq(pthread_create(&t, NULL, wait_for_room, &w), 0);
+	while (!w.tid)
+		sched_yield();
+	(void)test_wait_asleep(w.tid, 2000);    /* makes "it sleeps" likely only */
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), (ssize_t)sizeof(msg));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(w.rc, 1);
+	ck_assert_int_eq(w.revents, IPC_POLLOUT);
+	ck_assert_int_eq(ipc_send(tx, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	test_unpair(tx, rx);
+}
+END_TEST
+
 static Suite *
 poll_suite(void)
 {
@@ -585,6 +650,7 @@ poll_suite(void)
 	tcase_add_test(tc, poll_idle_costs_nothing);
 	tcase_add_test(tc, poll_many_items);
 	tcase_add_test(tc, poll_user_driver);
+	tcase_add_test(tc, poll_shm_pollout_exact);
 	if (test_have_listener("tcp://127.0.0.1:0"))
 		listen_uris[nlisten++] = "tcp://127.0.0.1:0";
 	if (test_have_listener("unix:@ipc-test-poll-probe"))

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,6 +271,96 @@ START_TEST(listener_shutdown_from_signal_handler)
 }
 END_TEST
 
+static int
+hello_arrived(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static int
+second_worker(void *arg)
+{
+	ipc_listener *l = arg;
+	ipc_channel *c;
+
+	if (ipc_accept(l, &c, 10000) != 0)
+		return 1;
+	ipc_close(c);
+	return 0;
+}
+
+/* Pre-forked workers share connections fairly: an ipc_accept() takes from
+ * the kernel only what it returns (while the peers' hellos are there), and
+ * says hello only to the peer it returns, so the next peer is left to
+ * whichever worker accepts next. (It once took all three into its own set
+ * and greeted them, and a second worker waited in vain.) */
+START_TEST(prefork_accept_takes_only_what_it_returns)
+{
+	unsigned char h[12] = { 0x89, 'I', 'P', 'C', 1, 0, 0, 0, 0, 0x10, 0, 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ipc_listener *l;
+	ipc_channel *c;
+	int cl[3], i, greeted = 0;
+	char uri[600];
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", test_path("w.sock"));
+	snprintf(uri, sizeof(uri), "unix:%s", sa.sun_path);
+	listen_here(&l, uri);
+	/* Three peers whose hellos are all in before anyone accepts. */
+	for (i = 0; i < 3; i++) {
+		cl[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(cl[i], 0);
+		ck_assert_int_eq(connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(write(cl[i], h, sizeof(h)), (ssize_t)sizeof(h));
+	}
+	ck_assert_int_eq(ipc_accept(l, &c, 5000), 0);
+	for (i = 0; i < 3; i++)
+		greeted += hello_arrived(cl[i]);
+	ck_assert_int_eq(greeted, 1);
+	/* Another worker gets the next one, from the kernel's queue. */
+	pid = test_fork(second_worker, l);
+	ck_assert_int_eq(test_wait(pid, 20000), 0);
+	for (greeted = 0, i = 0; i < 3; i++)
+		greeted += hello_arrived(cl[i]);
+	ck_assert_int_eq(greeted, 2);
+	ipc_close(c);
+	for (i = 0; i < 3; i++)
+		close(cl[i]);
+	ipc_listener_close(l);
+}
+END_TEST
+
+/* shm can tell an explicit max_msg of 16 MiB (up to the whole ring) from
+ * the default (half the ring): the core leaves 0 for the driver to see. */
+START_TEST(shm_explicit_max_msg_is_not_the_default)
+{
+	struct ipc_options o = IPC_OPTIONS_INIT;
+	static char msg[1536 << 10];
+	ipc_channel *a, *b;
+	char uri[64];
+
+	if (ipc_open(&a, "shm:", IPC_RECV, NULL) == -EPROTONOSUPPORT)
+		test_skip("no shm transport");
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-v02-%ld", (long)getpid());
+	/* The default: half the ring, so 1.5 MiB is too big. */
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, NULL), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, NULL), 0);
+	ck_assert_int_eq(ipc_send(b, msg, sizeof(msg), 1000), -EMSGSIZE);
+	ipc_close(b);
+	ipc_close(a);
+	/* 16 MiB asked for explicitly: as much as the ring holds. */
+	o.max_msg = 16u << 20;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, &o), 0);
+	ck_assert_int_eq(ipc_send(b, msg, sizeof(msg), 1000), (ssize_t)sizeof(msg));
+	ipc_close(b);
+	ipc_close(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -283,6 +375,8 @@ main(void)
 	tcase_add_test(tc, flush_pushes_committed_tail);
 	tcase_add_test(tc, listener_shutdown_from_thread);
 	tcase_add_test(tc, listener_shutdown_from_signal_handler);
+	tcase_add_test(tc, shm_explicit_max_msg_is_not_the_default);
+	tcase_add_test(tc, prefork_accept_takes_only_what_it_returns);
 	suite_add_tcase(s, tc);
 	return test_run_forked(s);     /* handlers and alarms stay in their case */
 }

@@ -98,10 +98,9 @@ io_fill(struct cat *c)
 }
 
 /* The next whole message in the stdin buffer, if there is one.
- * @p last says no other message can follow it (stdin has ended).
  * @return 1 and the message (valid until io_consume), or 0. */
 int
-io_next(struct cat *c, const char **msg, size_t *len, int *last)
+io_next(struct cat *c, const char **msg, size_t *len)
 {
 	char sep = c->o->split == SPLIT_NUL ? '\0' : '\n';
 	char *base = c->ibuf + c->ioff, *p;
@@ -113,13 +112,11 @@ io_next(struct cat *c, const char **msg, size_t *len, int *last)
 		if (!avail)
 			return 0;
 		*len = c->ipend = avail;
-		*last = c->in_eof;
 		return 1;
 	case SPLIT_WHOLE:
 		if (!c->in_eof || c->whole_done)
 			return 0;
 		*len = c->ipend = avail;
-		*last = 1;
 		c->whole_done = 1;
 		return 1;
 	case SPLIT_LINE:
@@ -130,13 +127,11 @@ io_next(struct cat *c, const char **msg, size_t *len, int *last)
 	if (p) {
 		*len = (size_t)(p - base);
 		c->ipend = *len + 1;
-		*last = c->in_eof && c->ipend == avail;
 		return 1;
 	}
 	c->iscan = avail;
 	if (c->in_eof && avail) {       /* a last line without its newline */
 		*len = c->ipend = avail;
-		*last = 1;
 		return 1;
 	}
 	return 0;

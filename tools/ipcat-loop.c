@@ -88,16 +88,40 @@ loop_wait_out(struct cat *c, ipc_channel *ch, int timeout_ms)
 
 static int drain(struct cat *c, struct cat_peer *p, const char *uri);
 
-/* One whole message out to @p p, bounded by -t. @return 0, CAT_DONE (-n
- * was reached by what arrived meanwhile), or an error. A wait is cut into slices
- * so that signals are seen, and what the peer sends meanwhile is printed
- * (two peers that both send a lot would otherwise wait on each other). The
- * last message of the input is written with one call bounded only by -t:
- * a frame cut short by the deadline of a slice is finished by the next
- * send, and after the last there is no next one. */
+/* Wait up to a slice for room on @p p's send side, watching signals and
+ * printing what @p p sends meanwhile (two peers that both send a lot would
+ * otherwise wait on each other). @return 0, CAT_DONE (-n was reached by
+ * what arrived), or an error. */
 static int
-send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg,
-         size_t len, int last)
+wait_room(struct cat *c, struct cat_peer *p, const char *uri)
+{
+	int rc;
+
+	if (p->rx && !c->o->echo) {
+		struct ipc_pollitem it[3] = {
+			{ .w = c->w, .events = IPC_POLLIN },
+			{ .ch = p->tx, .events = IPC_POLLOUT },
+			{ .ch = p->rx, .events = IPC_POLLIN },
+		};
+
+		if ((rc = ipc_poll(it, 3, SLICE_MS)) < 0)
+			return rc;
+		if (it[0].revents)
+			take_signals(c);
+		if (it[2].revents && (rc = drain(c, p, uri)) != PEER_OPEN)
+			return rc == PEER_ENDED ? -EPIPE : rc;
+		return 0;
+	}
+	rc = loop_wait_out(c, p->tx, SLICE_MS);
+	return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* One whole message out to @p p, or with @p msg NULL what is left of one
+ * (ipc_flush: the committed tail of a send that ran out of time), bounded
+ * by -t. Every call is a slice, so that no wait hides a signal.
+ * @return 0, CAT_DONE, or an error. */
+static int
+send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg, size_t len)
 {
 	const struct cat_opts *o = c->o;
 	int64_t deadline = o->timeout_ms >= 0 ? cat_now_ns() + (int64_t)o->timeout_ms * 1000000 : -1;
@@ -106,7 +130,7 @@ send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg,
 
 	for (;;) {
 		int left = deadline < 0 ? -1 : (int)((deadline - cat_now_ns() + 999999) / 1000000);
-		int slice = last ? left : left < 0 || left > SLICE_MS ? SLICE_MS : left;
+		int slice = left < 0 || left > SLICE_MS ? SLICE_MS : left;
 		ssize_t r;
 		int rc;
 
@@ -114,35 +138,26 @@ send_msg(struct cat *c, struct cat_peer *p, const char *uri, const char *msg,
 			return 0;
 		if (deadline >= 0 && left <= 0)
 			return -ETIMEDOUT;
-		r = ipc_send(p->tx, msg, len, slice);
-		if (r >= 0 && raw && (size_t)r < len) {
-			msg += r;       /* raw sends may be short */
-			len -= (size_t)r;
-			continue;
-		}
-		if (r >= 0) {
-			c->st.msgs_out++;
-			c->st.bytes_out += whole;
-			return 0;
+		if (!msg) {
+			if ((r = ipc_flush(p->tx, slice)) == 0)
+				return 0;
+		} else {
+			r = ipc_send(p->tx, msg, len, slice);
+			if (r >= 0 && raw && (size_t)r < len) {
+				msg += r;       /* raw sends may be short */
+				len -= (size_t)r;
+				continue;
+			}
+			if (r >= 0) {
+				c->st.msgs_out++;
+				c->st.bytes_out += whole;
+				return 0;
+			}
 		}
 		if (r != -EAGAIN && r != -ETIMEDOUT)
 			return (int)r;
-		if (p->rx && !o->echo) {
-			struct ipc_pollitem it[3] = {
-				{ .w = c->w, .events = IPC_POLLIN },
-				{ .ch = p->tx, .events = IPC_POLLOUT },
-				{ .ch = p->rx, .events = IPC_POLLIN },
-			};
-
-			if ((rc = ipc_poll(it, 3, SLICE_MS)) < 0)
-				return rc;
-			if (it[0].revents)
-				take_signals(c);
-			if (it[2].revents && (rc = drain(c, p, uri)) != PEER_OPEN)
-				return rc == PEER_ENDED ? -EPIPE : rc;   /* CAT_DONE or an error */
-		} else if ((rc = loop_wait_out(c, p->tx, SLICE_MS)) < 0 && rc != -ETIMEDOUT) {
+		if ((rc = wait_room(c, p, uri)) != 0)
 			return rc;
-		}
 	}
 }
 
@@ -179,7 +194,11 @@ drain(struct cat *c, struct cat_peer *p, const char *uri)
 	int rc;
 
 	while (!c->stop) {
-		ssize_t r = recv_one(c, p->rx);
+		ssize_t r;
+
+		if (!c->count_sent && o->count >= 0 && c->received >= o->count)
+			return CAT_DONE;        /* not one message more than -n */
+		r = recv_one(c, p->rx);
 
 		if (r == -EAGAIN)
 			return PEER_OPEN;
@@ -191,14 +210,12 @@ drain(struct cat *c, struct cat_peer *p, const char *uri)
 		c->st.bytes_in += (uint64_t)r;
 		c->received++;
 		if (o->echo) {
-			if ((rc = send_msg(c, p, uri, c->rbuf, (size_t)r, 0)) != 0)
+			if ((rc = send_msg(c, p, uri, c->rbuf, (size_t)r)) != 0)
 				return rc;
 		} else if ((rc = io_emit(c, c->rbuf, (size_t)r)) < 0) {
 			cat_fail("stdout", rc);
 			return -ECANCELED;      /* reported: the caller only stops */
 		}
-		if (!c->count_sent && o->count >= 0 && c->received >= o->count)
-			return CAT_DONE;
 	}
 	return PEER_OPEN;
 }
@@ -233,13 +250,13 @@ feed(struct cat *c, struct cat_peer *peers, size_t n, const char *uri)
 {
 	const char *msg;
 	size_t len, i;
-	int last, rc;
+	int rc;
 
-	while (!c->stop && io_next(c, &msg, &len, &last)) {
+	while (!c->stop && io_next(c, &msg, &len)) {
 		for (i = 0; i < n; i++) {
 			if (!peers[i].tx)
 				continue;
-			rc = send_msg(c, &peers[i], uri, msg, len, last);
+			rc = send_msg(c, &peers[i], uri, msg, len);
 			if (rc < 0 && rc != -ECANCELED && server_mode(c))
 				peer_drop(&peers[i], uri, rc);
 			else if (rc != 0)
@@ -306,6 +323,8 @@ loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first, const char *u
 			 * otherwise we wait only for the replies -n asked for. */
 			stdin_done = 1;
 			if (n && peers[0].rx && peers[0].tx && peers[0].tx != peers[0].rx) {
+				if ((rc = send_msg(c, &peers[0], uri, NULL, 0)) != 0)
+					break;
 				ipc_close(peers[0].tx);
 				peers[0].tx = NULL;
 			} else if (!n || !peers[0].rx || o->count < 0) {
@@ -410,6 +429,11 @@ loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first, const char *u
 		status = CAT_ERROR;
 		rc = 0;
 	}
+	/* An orderly end: what is left of a last message goes out first (the
+	 * peer may still answer meanwhile, and that is printed). */
+	for (i = 0; i < n && rc == 0 && status == CAT_OK; i++)
+		if (peers[i].tx && (rc = send_msg(c, &peers[i], uri, NULL, 0)) > 0)
+			rc = 0;
 	if (rc == 0 && status == CAT_OK && (rc = io_flush(c)) < 0) {
 		status = cat_fail("stdout", rc);
 		rc = 0;

@@ -79,7 +79,7 @@ struct cat_peer {
 int  io_open(struct cat *c, int read_stdin);
 void io_close(struct cat *c);
 int  io_fill(struct cat *c);                    /* 1 read, 0 nothing yet, IPC_EOF, <0 */
-int  io_next(struct cat *c, const char **msg, size_t *len, int *last);
+int  io_next(struct cat *c, const char **msg, size_t *len);
 void io_consume(struct cat *c);
 int  io_emit(struct cat *c, const void *msg, size_t len);
 int  io_flush(struct cat *c);                   /* 0, or a negative code; c->stop on a signal */

@@ -62,8 +62,10 @@ typedef struct ipc_options {
 	                             NULL for every other scheme */
 } ipc_options;
 
-/** Initialiser with .size set and every field at its default. */
-#define IPC_OPTIONS_INIT { .size = sizeof(ipc_options) }
+/** Initialiser with .size set and every field at its default. Positional,
+ *  every field named: clean in C and in every C++ standard (designated
+ *  initialisers are C++20 only), with -Wextra's missing-field check too. */
+#define IPC_OPTIONS_INIT { sizeof(ipc_options), 0, 0, 0, 0, 0 }
 
 /**
  * Open a channel to the transport named by @p uri ("fifo:/tmp/x", "fd:0" ...).

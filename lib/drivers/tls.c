@@ -27,10 +27,8 @@ struct tls_chan {
 	struct tls_bytes *b;
 };
 
-/* Listener state: the socket layer's pointer first (sockets.c's). */
-struct tls_lst {
-	struct ipc__sock_listener *sl;
-};
+/* Listener state is the socket layer's (struct ipc__sock_listener), with
+ * the SSL_CTX as its wrap argument. */
 
 static ssize_t
 tls_b_read(struct ipc__bytes *b, void *buf, size_t n)
@@ -215,12 +213,12 @@ tls_open(ipc_channel *ch, const char *addr, int flags, const ipc_options *opt)
 /* -------------------------------------------------------------- listener */
 
 static int
-tls_wrap_start(void *arg, int fd, struct ipc__bytes **io)
+tls_wrap_start(void *arg, int fd, int flags, struct ipc__bytes **io)
 {
 	struct tls_bytes *t;
 	int rc;
 
-	if ((rc = tls_bytes_new(&t, arg, fd, NULL, 1, 0)) < 0)
+	if ((rc = tls_bytes_new(&t, arg, fd, NULL, 1, flags & IPC_RAW)) < 0)
 		return rc;
 	*io = &t->base;
 	return 0;
@@ -292,9 +290,10 @@ ipc__tls_channel_peer_cert(const ipc_channel *ch, char *subject, size_t cap,
 
 const struct ipc_driver ipc__drv_tls = {
 	.abi = IPC_DRIVER_ABI,
+	.size = sizeof(struct ipc_driver),
 	.scheme = "tls+tcp",
-	.priv_size = sizeof(struct tls_chan) > sizeof(struct tls_lst) ?
-	             sizeof(struct tls_chan) : sizeof(struct tls_lst),
+	.priv_size = sizeof(struct tls_chan),
+	.listener_priv_size = sizeof(struct ipc__sock_listener),
 	.open = tls_open,
 	.send = ipc__stream_send,
 	.sendv      = ipc__stream_sendv,
@@ -303,12 +302,13 @@ const struct ipc_driver ipc__drv_tls = {
 	.recv = ipc__stream_recv,
 	.recv_size = ipc__stream_recv_size,
 	.fd = ipc__stream_fd,
-	.pending = ipc__stream_pending,
+	.flush = ipc__stream_flush,
 	.poll = ipc__stream_poll,
 	.close = ipc__stream_close,
 	.listen = tls_listen,
 	.accept = ipc__sock_accept,
 	.listener_addr = ipc__sock_listener_addr,
 	.listener_fd = ipc__sock_listener_fd,
+	.listener_shutdown = ipc__sock_listener_shutdown,
 	.listener_close = tls_listener_close,
 };

@@ -127,7 +127,7 @@ shm_set_max(struct shm_priv *p, const ipc_options *opt)
 {
 	uint64_t whole = p->cap - SHM_RECHDR;
 
-	if (opt->max_msg == IPC__DEFAULT_MAX_MSG)
+	if (!opt->max_msg)      /* left to the default (the core keeps it 0) */
 		p->max_msg = p->cap / 2;
 	else
 		p->max_msg = opt->max_msg < whole ? opt->max_msg : whole;

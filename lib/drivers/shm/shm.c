@@ -219,6 +219,7 @@ const struct ipc_driver ipc__drv_shm = {
 	.recv_size = shm_recv_size,
 	.fd        = ipc__shm_fd,
 	.pending   = shm_pending,
+	.poll      = ipc__shm_poll,
 	.shutdown  = shm_shutdown,
 	.close     = shm_close,
 };

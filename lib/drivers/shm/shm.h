@@ -247,5 +247,7 @@ void ipc__shm_drop_events(struct shm_priv *p);
 int ipc__shm_rearm(struct shm_priv *p);
 void ipc__shm_ring_bells(struct shm_priv *p, int r);
 int ipc__shm_fd(ipc_channel *ch);
+/* poll.c: the poll op */
+short ipc__shm_poll(ipc_channel *ch, short events, struct ipc_poll_wait *w);
 
 #endif

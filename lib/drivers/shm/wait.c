@@ -39,6 +39,11 @@ ipc__shm_notify(struct shm_priv *p, int r, int which)
 	}
 	if (which == EC_DATA && __atomic_load_n(&ec->pollers, __ATOMIC_RELAXED))
 		ipc__shm_ring_bells(p, r);
+	/* Room freed on ring r for a poller (poll.c): its senders receive on
+	 * the other ring, and their doorbells are the ones armed there. */
+	if (which == EC_SPACE && __atomic_load_n(&ec->pollers, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&ec->pollers, 0, __ATOMIC_SEQ_CST))
+		ipc__shm_ring_bells(p, r ^ 1);
 }
 
 void
