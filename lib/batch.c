@@ -67,7 +67,7 @@ ipc_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms)
 		return rc;
 	if (iovcnt < 0 || iovcnt > IOV_MAX || check_pieces(iov, (size_t)iovcnt, &len) < 0)
 		return -EINVAL;
-	if (!(ch->flags & IPC_RAW) && len > ch->opt.max_msg)
+	if (!(ch->flags & IPC_RAW) && len > ipc__max_msg(&ch->opt))
 		return -EMSGSIZE;
 	if (ch->drv->sendv)
 		return ch->drv->sendv(ch, iov, iovcnt, timeout_ms);
@@ -101,7 +101,7 @@ ipc_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_
 	for (i = 0; i < n; i++)
 		if ((!msgs[i].iov_base && msgs[i].iov_len) || msgs[i].iov_len > SSIZE_MAX)
 			return -EINVAL;
-	if (msgs[0].iov_len > ch->opt.max_msg)
+	if (msgs[0].iov_len > ipc__max_msg(&ch->opt))
 		return -EMSGSIZE;
 	if (ch->drv->send_batch)
 		return ch->drv->send_batch(ch, msgs, n, timeout_ms);
@@ -109,7 +109,7 @@ ipc_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_
 	 * answer only when nothing went out (a later call meets it again). */
 	deadline = ipc_deadline(timeout_ms);
 	for (i = 0; i < n; i++) {
-		if (msgs[i].iov_len > ch->opt.max_msg)
+		if (msgs[i].iov_len > ipc__max_msg(&ch->opt))
 			break;
 		if ((ms = time_left(timeout_ms, deadline)) == -ETIMEDOUT) {
 			r = -ETIMEDOUT;

@@ -398,7 +398,7 @@ out_len(const ipc_channel *ch, const struct out_msgs *m, size_t i)
 	} else {
 		len = m->iov[i].iov_len;
 	}
-	if (len > ch->opt.max_msg || len > IPC_MSG_LIMIT || (s->send_limit && len > s->send_limit))
+	if (len > ipc__max_msg(&ch->opt) || len > IPC_MSG_LIMIT || (s->send_limit && len > s->send_limit))
 		return -EMSGSIZE;
 	return (ssize_t)len;
 }
