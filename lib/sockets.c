@@ -69,7 +69,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
-	sl->max_msg = (uint32_t)ipc__max_msg(&l->opt);
+	sl->max_msg = (uint32_t)l->opt.max_msg;
 	sl->admit = admit;
 	return sock_events_new(sl);
 }
@@ -186,7 +186,7 @@ send_hello(ipc_channel *ch, int fd, long long deadline)
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
+	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
 	while (off < sizeof(h)) {
 		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r > 0) {
@@ -307,9 +307,10 @@ pend_drop(struct ipc__sock_listener *sl, size_t i, int why)
 	sl->pend[i] = sl->pend[--sl->npend];
 }
 
-/* Hand pending slot @p i over to @p ch, sending our hello only now: a
- * connector's ipc_open() returns when a worker's ipc_accept() has taken
- * it, never while it waits in some busy worker's set.
+/* Hand pending slot @p i over to @p ch, sending our hello only now (through
+ * the layer for a wrapped peer): a connector's ipc_open() returns when a
+ * worker's ipc_accept() has taken it, never while it waits in some busy
+ * worker's set.
  * @return 0; 1 the peer is gone (slot dropped); a negative errno. */
 static int
 pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
@@ -319,15 +320,24 @@ pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 	struct ipc__bytes *io = sl->pend[i].io;
 	uint32_t peer_max = 0;
 
-	if (!(sl->flags & IPC_RAW))
-		ipc__hello_check(sl->pend[i].hello, &peer_max);
-	/* A wrapped peer (TLS) had our hello through its layer already. */
-	if (!io) {
-		ipc__hello_fill(h, sl->max_msg);
-		if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
-			pend_drop(sl, i, IPC__SOCK_DROP_GONE);   /* the peer is gone */
+	if (io && (sl->flags & IPC_RAW)) {
+		epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
+		sl->pend[i] = sl->pend[--sl->npend];
+		return sl->wrap->attach(ch, io);
+	}
+	ipc__hello_check(sl->pend[i].hello, &peer_max);
+	ipc__hello_fill(h, sl->max_msg);
+	if (io) {
+		/* Through the layer: a fresh session takes 12 bytes whole. */
+		struct iovec iov = { h, sizeof(h) };
+
+		if (io->ops->writev(io, &iov, 1) != (ssize_t)sizeof(h)) {
+			pend_drop(sl, i, IPC__SOCK_DROP_GONE);
 			return 1;
 		}
+	} else if (send(fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) {
+		pend_drop(sl, i, IPC__SOCK_DROP_GONE);   /* a fresh socket always has room */
+		return 1;
 	}
 	epoll_ctl(sl->epfd, EPOLL_CTL_DEL, fd, NULL);
 	sl->pend[i] = sl->pend[--sl->npend];
@@ -335,19 +345,18 @@ pend_take(struct ipc__sock_listener *sl, size_t i, ipc_channel *ch)
 		return attach(ch, fd, peer_max);
 	if ((rc = sl->wrap->attach(ch, io)) < 0)
 		return rc;
-	if (!(ch->flags & IPC_RAW))
-		ipc__stream_set_peer(ch, peer_max);
+	ipc__stream_set_peer(ch, peer_max);
 	return 0;
 }
 
-/* The wrapped peer's handshake, then our hello and its hello through the
- * layer. @return 1 complete, 0 waiting, or -1 - the drop reason. */
+/* The wrapped peer's handshake, then its hello through the layer (ours
+ * goes out in pend_take). @return 1 complete, 0 waiting, or -1 - the drop
+ * reason. */
 static int
 pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = p->fd };
 	struct ipc__bytes *io = p->io;
-	unsigned char h[IPC__HELLO_SIZE];
 	short want = POLLIN;
 	ssize_t r;
 	int rc;
@@ -363,20 +372,6 @@ pend_step_io(struct ipc__sock_listener *sl, struct ipc__sock_pending *p)
 		p->shook = 1;
 		if (sl->flags & IPC_RAW)
 			return 1;
-	}
-	while (p->sent < IPC__HELLO_SIZE) {
-		struct iovec iov;
-
-		ipc__hello_fill(h, sl->max_msg);
-		iov = (struct iovec){ h + p->sent, IPC__HELLO_SIZE - p->sent };
-		r = io->ops->writev(io, &iov, 1);
-		if (r == -EAGAIN) {
-			want = POLLOUT;
-			goto wait;
-		}
-		if (r < 0)
-			return -1 - IPC__SOCK_DROP_GONE;
-		p->sent += (uint8_t)r;
 	}
 	while (p->got < IPC__HELLO_SIZE) {
 		r = io->ops->read(io, p->hello + p->got, IPC__HELLO_SIZE - p->got);
@@ -436,6 +431,14 @@ pend_step(struct ipc__sock_listener *sl, size_t i, int64_t now)
 	}
 	if (p->got == IPC__HELLO_SIZE && ipc__hello_check(p->hello, &peer_max) == 0)
 		return 1;
+	if (p->got && (!ipc__hello_prefix_ok(p->hello, p->got) || p->got == IPC__HELLO_SIZE)) {
+		/* Not libipc (a TLS client, an HTTP request): our hello, sent
+		 * only now, tells it whom it reached (-EPROTO there). */
+		unsigned char h[IPC__HELLO_SIZE];
+
+		ipc__hello_fill(h, sl->max_msg);
+		(void)!send(p->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
 	pend_drop(sl, i, p->got ? IPC__SOCK_DROP_PROTO :
 	          now >= p->deadline ? IPC__SOCK_DROP_TIMEOUT : IPC__SOCK_DROP_GONE);
 	return -1;
@@ -484,7 +487,7 @@ take_new(struct ipc__sock_listener *sl, int64_t now, int *ready)
 	} else if (sl->flags & IPC_RAW) {
 		*ready = fd;
 		return 2;
-	}
+	}       /* a plain peer's hello from us waits for pend_take() */
 	if (sl->npend == IPC__SOCK_PENDING_MAX) {
 		for (oldest = 0, i = 1; i < sl->npend; i++)
 			if (sl->pend[i].deadline < sl->pend[oldest].deadline)

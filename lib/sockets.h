@@ -41,7 +41,6 @@ struct ipc__sock_pending {
 	int           fd;
 	uint8_t       got;                      /* bytes of hello read so far */
 	uint8_t       shook;                    /* io: the layer's handshake is done */
-	uint8_t       sent;                     /* io: bytes of our hello written */
 	unsigned char hello[IPC__HELLO_SIZE];
 	int64_t       deadline;                 /* monotonic ns: dropped after */
 	struct ipc__bytes *io;                  /* the wrap's stream over fd, or NULL */

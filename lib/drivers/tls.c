@@ -141,7 +141,7 @@ tls_hellos(ipc_channel *ch, struct tls_bytes *t, long long deadline, uint32_t *p
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
+	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
 	while (off < sizeof(h)) {
 		struct iovec iov = { h + off, sizeof(h) - off };
 

@@ -168,6 +168,10 @@ seed('open', 'tcp-no-slashes', o(OPEN, SEND | RECV, b'tcp:127.0.0.1:1'))
 seed('open', 'tcp-v6-unbracketed', o(LISTEN, 0, b'tcp://::1:0'))
 seed('open', 'tcp-empty-host', o(LISTEN, 0, b'tcp://:0'))
 seed('open', 'tcp-bracket-unclosed', o(LISTEN, 0, b'tcp://[::1:0'))
+# One tls+tcp:// seed only: every TLS open builds an SSL_CTX with the system's
+# CA store before it looks at the address (~0.1-1 s), which would slow the
+# fuzzer down a hundredfold if the corpus were full of them.
+seed('open', 'tls-bad-port', o(OPEN, SEND | RECV, b'tls+tcp://127.0.0.1:x'))
 seed('open', 'shm-create-attach', o(OPEN2, SEND | RECV | CREATE, b'shm:/demo', SEND | RECV))
 seed('open', 'shm-capacity-small', o(OPEN2, SEND | RECV | CREATE, b'shm:/small', SEND | RECV,
                                      cap=1, max_msg=100))
