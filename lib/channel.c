@@ -137,6 +137,11 @@ ipc_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 		return rc;
 	if ((ch->flags & IPC_RAW) && !cap)
 		return -EINVAL;
+	if (ch->recv_parked) {          /* met by an earlier ipc_recv_batch */
+		rc = ch->recv_parked;
+		ch->recv_parked = 0;
+		return rc;
+	}
 	return ch->drv->recv(ch, buf, cap, timeout_ms);
 }
 
@@ -151,6 +156,11 @@ ipc_recv_size(ipc_channel *ch, int timeout_ms)
 		return -EINVAL;
 	if (!ch->drv->recv_size)
 		return -EOPNOTSUPP;
+	if (ch->recv_parked) {          /* met by an earlier ipc_recv_batch */
+		rc = ch->recv_parked;
+		ch->recv_parked = 0;
+		return rc;
+	}
 	return ch->drv->recv_size(ch, timeout_ms);
 }
 

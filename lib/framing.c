@@ -4,6 +4,7 @@
  * the bytes. Only this file knows struct ipc__framing. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,222 @@ ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	return s->send_err = rc;    /* cut off by the peer's death */
 }
 
+/* ---------------------------------------------------------------- batches */
+
+/* Messages per writev: a header and a payload each, plus a hello, within
+ * IOV_MAX; with a 64 B message that is 32 KiB, a kernel buffer's worth. */
+#define BATCH_MSGS   ((IOV_MAX - 1) / 2)
+
+/* What one call sends: @p n messages of one piece each (ipc_send_batch), or
+ * one message of @p n pieces (ipc_sendv, @p gather set). */
+struct out_msgs {
+	const struct iovec *iov;
+	size_t n;
+	int gather;
+};
+
+/* Write e[0..cnt) until done or the deadline, at most IOV_MAX pieces per
+ * call and never modifying e (the bytes of a cut-off message are taken from
+ * it afterwards). @p *written counts the bytes out. @return 0 when all is
+ * out, or the reason it stopped. */
+static int
+writev_all(ipc_channel *ch, struct iovec *e, int cnt, long long deadline, size_t *written)
+{
+	struct ipc__framing *s = framing(ch);
+	int idx = 0, rc;
+	size_t off = 0;
+	ssize_t r;
+
+	while (idx < cnt) {
+		struct iovec save = e[idx];
+		int k = cnt - idx < IOV_MAX ? cnt - idx : IOV_MAX;
+
+		if (!e[idx].iov_len) {       /* empty pieces: zero-length payloads */
+			idx++;
+			continue;
+		}
+		e[idx].iov_base = (char *)e[idx].iov_base + off;
+		e[idx].iov_len -= off;
+		r = s->io->ops->writev(s->io, e + idx, k);
+		e[idx] = save;
+		if (r > 0) {
+			*written += (size_t)r;
+			off += (size_t)r;
+			while (idx < cnt && off >= e[idx].iov_len) {
+				off -= e[idx].iov_len;
+				idx++;
+			}
+			continue;
+		}
+		if (r != -EAGAIN)
+			return (int)r;
+		if ((rc = wait_more(ch, s, POLLOUT, deadline)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The length of message @p i, or -EMSGSIZE above what either side allows. */
+static ssize_t
+out_len(const ipc_channel *ch, const struct out_msgs *m, size_t i)
+{
+	const struct ipc__framing *s = framing(ch);
+	size_t len = 0, k;
+
+	if (m->gather) {
+		for (k = 0; k < m->n; k++) {
+			if (m->iov[k].iov_len > SIZE_MAX - len)
+				return -EMSGSIZE;
+			len += m->iov[k].iov_len;
+		}
+	} else {
+		len = m->iov[i].iov_len;
+	}
+	if (len > ipc__max_msg(&ch->opt) || len > IPC_MSG_LIMIT || (s->send_limit && len > s->send_limit))
+		return -EMSGSIZE;
+	return (ssize_t)len;
+}
+
+/* Send the messages of @p m in order, each whole or not at all, with as
+ * few writev calls as IOV_MAX allows. @return how many went out (a message
+ * cut off by the deadline or a shutdown is committed and counted, as
+ * ipc_send); the reason when not even the first did. */
+static ssize_t
+send_msgs(ipc_channel *ch, const struct out_msgs *m, long long deadline)
+{
+	struct ipc__framing *s = framing(ch);
+	size_t nmsgs = m->gather ? 1 : m->n, done = 0;
+	int rc = 0;
+
+	if (s->send_err)
+		return s->send_err;
+	if (s->tail_len && (rc = flush_tail(ch, deadline)) < 0)
+		return rc;      /* nothing of these messages was written */
+
+	while (done < nmsgs) {
+		/* headers and piece index ranges of the messages of this writev */
+		unsigned char hello[IPC__HELLO_SIZE], hdr[BATCH_MSGS][IPC__FRAME_HDR];
+		struct iovec stack_e[2 * BATCH_MSGS + 1], *e = stack_e;
+		int first[BATCH_MSGS + 1], cnt = 0;
+		size_t ends[BATCH_MSGS], k, nk, written = 0, total = 0;
+		ssize_t len;
+
+		if (m->gather && m->n + 2 > sizeof(stack_e) / sizeof(stack_e[0]) &&
+		    !(e = malloc((m->n + 2) * sizeof(*e))))
+			return -ENOMEM;
+		if (!s->hello_out) {
+			ipc__hello_fill(hello, s->max_msg);
+			e[cnt++] = (struct iovec){ hello, IPC__HELLO_SIZE };
+			total = IPC__HELLO_SIZE;
+		}
+		for (nk = 0; nk < BATCH_MSGS && done + nk < nmsgs; nk++) {
+			if ((len = out_len(ch, m, done + nk)) < 0)
+				break;
+			first[nk] = nk ? cnt : 0;      /* a hello belongs to the first */
+			put_be32(hdr[nk], (uint32_t)len);
+			e[cnt++] = (struct iovec){ hdr[nk], IPC__FRAME_HDR };
+			if (m->gather) {
+				memcpy(e + cnt, m->iov, m->n * sizeof(*e));
+				cnt += (int)m->n;
+			} else {
+				e[cnt++] = m->iov[done + nk];
+			}
+			total += IPC__FRAME_HDR + (size_t)len;
+			ends[nk] = total;
+		}
+		first[nk] = cnt;
+		if (nk == 0) {          /* the next message is too large */
+			if (e != stack_e)
+				free(e);
+			rc = -EMSGSIZE;
+			break;
+		}
+		rc = writev_all(ch, e, cnt, deadline, &written);
+		if (written || rc == 0)
+			s->hello_out = 1;
+		for (k = 0; k < nk && ends[k] <= written; k++)
+			;
+		done += k;
+		if (rc == 0 && k == nk) {
+			if (e != stack_e)
+				free(e);
+			continue;
+		}
+		/* Stopped inside message k (or before it, when written == its start). */
+		if (k < nk && written > (k ? ends[k - 1] : 0)) {
+			if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == IPC_EOF) {
+				int r2 = keep_tail(s, e + first[k], first[k + 1] - first[k],
+				                   written - (k ? ends[k - 1] : 0));
+
+				if (r2 < 0)
+					rc = s->send_err = r2;
+				else
+					done++;      /* committed: it goes out first next time */
+			} else {
+				s->send_err = rc;    /* cut off by the peer's death */
+			}
+		} else if (rc == -EPIPE || rc == -ECONNRESET) {
+			s->send_err = rc;
+		}
+		if (e != stack_e)
+			free(e);
+		break;
+	}
+	if (done)
+		return (ssize_t)done;
+	return rc;
+}
+
+ssize_t
+ipc__stream_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_ms)
+{
+	struct out_msgs m = { msgs, n, 0 };
+
+	if (framing(ch)->raw)
+		return -EINVAL;        /* no messages on a raw stream */
+	return send_msgs(ch, &m, ipc_deadline(timeout_ms));
+}
+
+ssize_t
+ipc__stream_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms)
+{
+	struct ipc__framing *s = framing(ch);
+	long long deadline = ipc_deadline(timeout_ms);
+	struct out_msgs m = { iov, (size_t)iovcnt, 1 };
+	size_t len = 0;
+	ssize_t r;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;   /* the caller checked the sum */
+	if (s->raw) {
+		/* Raw: the pieces as bytes, possibly short, as ipc_send. */
+		struct iovec *v;
+		int rc;
+
+		if (!len)
+			return 0;
+		if (s->send_err)
+			return s->send_err;
+		if (!(v = malloc((size_t)iovcnt * sizeof(*v))))
+			return -ENOMEM;
+		memcpy(v, iov, (size_t)iovcnt * sizeof(*v));
+		for (;;) {
+			r = s->io->ops->writev(s->io, v, iovcnt < IOV_MAX ? iovcnt : IOV_MAX);
+			if (r != -EAGAIN)
+				break;
+			if ((rc = wait_more(ch, s, POLLOUT, deadline)) < 0) {
+				r = rc;
+				break;
+			}
+		}
+		free(v);
+		return r;
+	}
+	r = send_msgs(ch, &m, deadline);
+	return r == 1 ? (ssize_t)len : r;
+}
+
 /* ---------------------------------------------------------------- receive */
 
 /* Read more into @p dst (n bytes room), waiting until the deadline.
@@ -597,20 +814,15 @@ recv_checked(ipc_channel *ch)
 	return rc;
 }
 
-ssize_t
-ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+/* One framed message into @p buf. */
+static ssize_t
+recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 {
 	struct ipc__framing *s = framing(ch);
-	long long deadline = ipc_deadline(timeout_ms);
 	size_t total, have;
 	ssize_t len, r;
 	int rc;
 
-	if (s->recv_err)
-		return recv_checked(ch);
-	if (s->raw)
-		return raw_recv(ch, buf, cap, deadline);
-	s->rdrained = 0;
 	if ((len = next_header(ch, deadline)) < 0)
 		return len;
 	if ((size_t)len > cap)
@@ -661,6 +873,55 @@ ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 	s->rpos = s->rend = 0;
 	rbuf_settle(s);
 	return len;
+}
+
+ssize_t
+ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+{
+	struct ipc__framing *s = framing(ch);
+	long long deadline = ipc_deadline(timeout_ms);
+
+	if (s->recv_err)
+		return recv_checked(ch);
+	if (s->raw)
+		return raw_recv(ch, buf, cap, deadline);
+	s->rdrained = 0;
+	return recv_one(ch, buf, cap, deadline);
+}
+
+/* The first message waits as ipc_recv; the others come from what is already
+ * buffered, or from reads that do not block (none once a read came back
+ * short: the stream is drained). The batch stops at the first message that
+ * does not fit its buffer, which stays queued. */
+ssize_t
+ipc__stream_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms)
+{
+	struct ipc__framing *s = framing(ch);
+	size_t i;
+	ssize_t r;
+
+	if (s->raw)
+		return -EINVAL;        /* no messages on a raw stream */
+	if (s->recv_err)
+		return recv_checked(ch);
+	s->rdrained = 0;
+	if ((r = recv_one(ch, msgs[0].iov_base, msgs[0].iov_len, ipc_deadline(timeout_ms))) < 0)
+		return r;
+	msgs[0].iov_len = (size_t)r;
+	for (i = 1; i < n; i++) {
+		if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+			break;
+		r = recv_one(ch, msgs[i].iov_base, msgs[i].iov_len, 0);
+		if (r < 0) {
+			/* A peer that died inside the next message: its one
+			 * -ECONNRESET is the next call's (then IPC_EOF). */
+			if (r == -ECONNRESET)
+				s->recv_err = -ECONNRESET;
+			break;
+		}
+		msgs[i].iov_len = (size_t)r;
+	}
+	return (ssize_t)i;
 }
 
 ssize_t

@@ -38,6 +38,7 @@ struct ipc_channel {
 	int         close_err;      /* set by a driver's close: what ipc_close() returns */
 	void       *ralloc;         /* ipc_recv_alloc's buffer for a message on its way */
 	size_t      ralloc_len;
+	int         recv_parked;    /* an error ipc_recv_batch met after its first message */
 	void       *priv;           /* drv->priv_size bytes, right after this struct */
 };
 

@@ -98,6 +98,12 @@ void    ipc__stream_set_peer(ipc_channel *ch, uint32_t peer_max);
 ssize_t ipc__stream_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms);
 ssize_t ipc__stream_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms);
 ssize_t ipc__stream_recv_size(ipc_channel *ch, int timeout_ms);
+/* ipc_sendv / ipc_send_batch / ipc_recv_batch; the core checked the
+ * arguments (n >= 1, iovcnt within IOV_MAX, lengths summed without overflow). */
+ssize_t ipc__stream_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms);
+ssize_t ipc__stream_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
+                               int timeout_ms);
+ssize_t ipc__stream_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
 int     ipc__stream_fd(ipc_channel *ch);
 int     ipc__stream_fd_of(const ipc_channel *ch);   /* the same, for const callers */
 int     ipc__stream_pending(const ipc_channel *ch);

@@ -33,7 +33,7 @@ echo "== ipc-bench (the main job)"
 if [ -x "$bindir/ipc-bench" ]; then
 	"$bindir/ipc-bench" "$@" || echo "ipc-bench failed (exit $?)"
 else
-	echo "ipc-bench is not part of this build (no tools/ipc-bench.c yet): skipped."
+	echo "ipc-bench is not part of this build (tools/bench/ not built): skipped."
 fi
 
 # wait_for TEST PATH: up to 5 s for a peer to create PATH (test -p, -s, -e).

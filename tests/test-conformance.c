@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -969,6 +971,306 @@ START_TEST(conf_no_fd_leak_over_many_pairs)
 }
 END_TEST
 
+/* ------------------------------------------- batches (0.2): sendv, batch */
+
+/* Receive @p want messages with ipc_recv_batch (@p nb buffers a call),
+ * checking each against fill_msg(seq) and size_for(seq) from @p seq0. */
+static int
+recv_batched(ipc_channel *rx, uint32_t seq0, uint32_t want, size_t nb, int timeout_ms)
+{
+	static unsigned char bufs[8][70000];
+	struct iovec v[8];
+	uint32_t seq = seq0;
+	ssize_t r, i;
+
+	while (seq < seq0 + want) {
+		if (nb > seq0 + want - seq)
+			nb = seq0 + want - seq;     /* never into what follows */
+		for (i = 0; i < (ssize_t)nb; i++)
+			v[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+		if ((r = ipc_recv_batch(rx, v, nb, timeout_ms)) < 1)
+			return 20;
+		for (i = 0; i < r; i++, seq++)
+			if (v[i].iov_len != size_for(seq) || !check_msg(bufs[i], v[i].iov_len, seq)) {
+				fprintf(stderr, "recv_batch: message %u of %zd: %zu bytes, want %zu\n",
+				        (unsigned)seq, r, v[i].iov_len, size_for(seq));
+				return 21;
+			}
+	}
+	return 0;
+}
+
+/* Batches and single sends mixed, sizes 0 to 70000, from another process
+ * (more than a pipe buffers). */
+static int
+send_mixed(void *p)
+{
+	struct stream_arg *a = p;
+	static unsigned char data[10][70000];
+	struct iovec m[10];
+	uint32_t i;
+
+	ipc_close(a->other);
+	for (i = 0; i < 10; i++) {      /* size_for: 0, 1, 7 ... 70000 */
+		fill_msg(data[i], size_for(i), i);
+		m[i] = (struct iovec){ data[i], size_for(i) };
+	}
+	if (ipc_send_batch(a->ch, m, 5, 20000) != 5)
+		return 1;
+	if (ipc_send(a->ch, data[5], size_for(5), 20000) != (ssize_t)size_for(5))
+		return 2;
+	if (ipc_send_batch(a->ch, m + 6, 4, 20000) != 4)
+		return 3;
+	for (i = 0; i < 10; i++)        /* nothing but empty messages */
+		m[i] = (struct iovec){ NULL, 0 };
+	if (ipc_send_batch(a->ch, m, 10, 20000) != 10)
+		return 4;
+	ipc_close(a->ch);
+	return 0;
+}
+
+START_TEST(conf_batch_zero_length_and_order)
+{
+	struct iovec m[1];
+	ipc_channel *tx, *rx;
+	struct stream_arg sa;
+	char buf[1];
+	uint32_t i;
+	pid_t pid;
+
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	sa = (struct stream_arg){ tx, rx, 0 };
+	pid = test_fork(send_mixed, &sa);
+	ck_assert_int_eq(recv_batched(rx, 0, 10, 8, 20000), 0);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(ipc_recv(rx, buf, 1, 20000), 0);
+	ck_assert_int_eq(test_wait(pid, 30000), 0);
+	ck_assert_int_eq(ipc_send_batch(tx, m, 0, 0), -EINVAL);
+	ck_assert_int_eq(ipc_send_batch(tx, NULL, 1, 0), -EINVAL);
+	m[0] = (struct iovec){ NULL, 1 };
+	ck_assert_int_eq(ipc_send_batch(tx, m, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_recv_batch(rx, m, 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_recv_batch(rx, m, 0, 0), -EINVAL);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+START_TEST(conf_sendv_gathers)
+{
+	static unsigned char big[20000], got[20000 + 16];
+	struct iovec v[4];
+	ipc_channel *tx, *rx;
+
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	fill_msg(big, sizeof(big), 7);
+	v[0] = (struct iovec){ "head", 4 };
+	v[1] = (struct iovec){ NULL, 0 };
+	v[2] = (struct iovec){ big, sizeof(big) };
+	v[3] = (struct iovec){ "!", 1 };
+	ck_assert_int_eq(ipc_sendv(tx, v, 4, 5000), 4 + sizeof(big) + 1);
+	ck_assert_int_eq(ipc_sendv(tx, v, 0, 5000), 0);         /* an empty message */
+	ck_assert_int_eq(ipc_sendv(tx, v, 1, 5000), 4);
+	ck_assert_int_eq(ipc_recv(rx, got, sizeof(got), 5000), 4 + sizeof(big) + 1);
+	ck_assert_mem_eq(got, "head", 4);
+	ck_assert(memcmp(got + 4, big, sizeof(big)) == 0);
+	ck_assert_int_eq(got[4 + sizeof(big)], '!');
+	ck_assert_int_eq(ipc_recv(rx, got, sizeof(got), 5000), 0);
+	ck_assert_int_eq(ipc_recv(rx, got, sizeof(got), 5000), 4);
+	ck_assert_int_eq(ipc_sendv(tx, v, -1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_sendv(tx, v, IOV_MAX + 1, 0), -EINVAL);
+	ck_assert_int_eq(ipc_sendv(tx, NULL, 1, 0), -EINVAL);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+/* A message above max_msg inside a batch ends it there, as n ipc_send
+ * calls would: the ones before it go, it is -EMSGSIZE on its own. (Above
+ * the default max_msg of every transport; never touched, never sent.) */
+START_TEST(conf_batch_stops_at_too_large)
+{
+	size_t big_len = (16u << 20) + 1;
+	unsigned char *big = calloc(1, big_len);
+	struct iovec m[3] = { { "a", 1 }, { big, big_len }, { "c", 1 } };
+	ipc_channel *tx, *rx;
+	char buf[8];
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	ck_assert_int_eq(ipc_send_batch(tx, m, 3, 1000), 1);
+	ck_assert_int_eq(ipc_send_batch(tx, m + 1, 2, 1000), -EMSGSIZE);
+	ck_assert_int_eq(ipc_send_batch(tx, m + 2, 1, 1000), 1);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 1);
+	ck_assert_int_eq(buf[0], 'a');
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 1);
+	ck_assert_int_eq(buf[0], 'c');
+	test_unpair(tx, rx);
+	free(big);
+}
+END_TEST
+
+/* One too-small buffer stops the batch there and the message stays queued;
+ * -EMSGSIZE when it is the first. */
+START_TEST(conf_recv_batch_small_buffer)
+{
+	char a[16], b[16], c[16];
+	struct iovec v[3];
+	ipc_channel *tx, *rx;
+
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	ck_assert_int_eq(ipc_send(tx, "aaaa", 4, 1000), 4);
+	ck_assert_int_eq(ipc_send(tx, "bbbbbbbb", 8, 1000), 8);
+	ck_assert_int_eq(ipc_send(tx, "cc", 2, 1000), 2);
+	v[0] = (struct iovec){ a, sizeof(a) };
+	v[1] = (struct iovec){ b, 4 };
+	v[2] = (struct iovec){ c, sizeof(c) };
+	ck_assert_int_eq(ipc_recv_batch(rx, v, 3, 1000), 1);
+	ck_assert_uint_eq(v[0].iov_len, 4);
+	ck_assert_mem_eq(a, "aaaa", 4);
+	ck_assert_int_eq(ipc_recv_batch(rx, v + 1, 2, 1000), -EMSGSIZE);
+	ck_assert_int_eq(ipc_recv_size(rx, 1000), 8);
+	v[1].iov_len = sizeof(b);
+	ck_assert_int_ge(ipc_recv_batch(rx, v + 1, 2, 1000), 1);
+	ck_assert_uint_eq(v[1].iov_len, 8);
+	ck_assert_mem_eq(b, "bbbbbbbb", 8);
+	ck_assert_int_eq(ipc_recv(rx, c, sizeof(c), 0) == 2 || v[2].iov_len == 2, 1);
+	test_unpair(tx, rx);
+}
+END_TEST
+
+/* A full channel: batches with timeout 0 send whole messages or say
+ * -EAGAIN; a batch cut by a deadline says -ETIMEDOUT or how many went, the
+ * message cut off at the end committed. Every counted message arrives whole,
+ * in order, and nothing else. */
+START_TEST(conf_batch_full_and_deadline)
+{
+	static unsigned char msg[8][65536];
+	struct iovec m[8];
+	ipc_channel *tx, *rx;
+	struct stream_arg da;
+	uint32_t seq = 0, i;
+	int64_t t0, dt;
+	ssize_t n;
+	pid_t pid;
+	int st;
+
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	for (;;) {
+		for (i = 0; i < 8; i++) {
+			fill_msg(msg[i], sizeof(msg[i]), seq + i);
+			m[i] = (struct iovec){ msg[i], sizeof(msg[i]) };
+		}
+		n = ipc_send_batch(tx, m, 8, 0);
+		if (n == -EAGAIN)
+			break;
+		ck_assert_int_ge(n, 1);
+		ck_assert_int_le(n, 8);
+		seq += (uint32_t)n;
+		ck_assert_uint_lt(seq, 100000);
+	}
+	ck_assert_uint_gt(seq, 0);
+	for (i = 0; i < 8; i++)
+		fill_msg(msg[i], sizeof(msg[i]), seq + i);
+	t0 = now_ms();
+	n = ipc_send_batch(tx, m, 8, 50);
+	dt = now_ms() - t0;
+	ck_assert_msg(n == -ETIMEDOUT || (n >= 1 && n <= 8), "send_batch: %zd", n);
+	if (n == -ETIMEDOUT)
+		ck_assert_msg(dt >= 49, "50 ms deadline took %lld ms", (long long)dt);
+	if (n > 0)
+		seq += (uint32_t)n;
+	da = (struct stream_arg){ rx, tx, 0 };
+	pid = test_fork(drain_count, &da);
+	ipc_close(rx);
+	ck_assert_int_eq(ipc_close(tx), 0);
+	st = test_wait(pid, 30000);
+	ck_assert_int_eq(st, (int)(seq & 0x3f) + 10);
+}
+END_TEST
+
+static int
+send_stream_batched(void *p)
+{
+	struct stream_arg *a = p;
+	static unsigned char bufs[16][70000];
+	struct iovec m[16];
+	uint32_t seq = 0, k, n;
+	ssize_t r;
+
+	ipc_close(a->other);
+	if (await_storm() < 0)
+		return 14;
+	while (seq < a->count) {
+		n = a->count - seq < 16 ? a->count - seq : 16;
+		for (k = 0; k < n; k++) {
+			fill_msg(bufs[k], size_for(seq + k), seq + k);
+			m[k] = (struct iovec){ bufs[k], size_for(seq + k) };
+		}
+		/* timeout -1: all n unless the channel fails */
+		if ((r = ipc_send_batch(a->ch, m, n, -1)) != (ssize_t)n)
+			return 1;
+		seq += n;
+	}
+	ipc_close(a->ch);
+	return 0;
+}
+
+static int
+recv_stream_batched(void *p)
+{
+	struct stream_arg *a = p;
+	char end;
+	int rc;
+
+	ipc_close(a->other);
+	if (await_storm() < 0)
+		return 14;
+	if ((rc = recv_batched(a->ch, 0, a->count, 8, 20000)) != 0)
+		return rc;
+	if (is_stream() && ipc_recv(a->ch, &end, 1, 20000) != IPC_EOF)
+		return 12;
+	return 0;
+}
+
+START_TEST(conf_batch_eintr_storm)
+{
+	ipc_channel *tx, *rx;
+	struct stream_arg sa, ra;
+	pid_t pids[2], k;
+
+	no_restart_handler();
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	sa = (struct stream_arg){ tx, rx, (uint32_t)test_scale(50000) };
+	ra = (struct stream_arg){ rx, tx, sa.count };
+	pids[1] = test_fork(recv_stream_batched, &ra);
+	pids[0] = test_fork(send_stream_batched, &sa);
+	ipc_close(tx);
+	ipc_close(rx);
+	k = test_fork(storm, pids);
+	ck_assert_int_eq(test_wait(pids[0], 120000), 0);
+	ck_assert_int_eq(test_wait(pids[1], 120000), 0);
+	kill(k, SIGKILL);
+	test_wait(k, 5000);
+}
+END_TEST
+
+START_TEST(conf_batch_raw_refused)
+{
+	struct iovec m[1] = { { "x", 1 } };
+	ipc_channel *tx, *rx;
+	char buf[4];
+
+	if (!is_stream())
+		return;          /* shm has no raw mode */
+	ck_assert_int_eq(test_pair_opt(scheme, &tx, &rx, IPC_RAW, NULL), 0);
+	ck_assert_int_eq(ipc_send_batch(tx, m, 1, 1000), -EINVAL);
+	ck_assert_int_eq(ipc_sendv(tx, m, 1, 1000), 1);       /* bytes, as ipc_send */
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 1);
+	m[0] = (struct iovec){ buf, sizeof(buf) };
+	ck_assert_int_eq(ipc_recv_batch(rx, m, 1, 0), -EINVAL);
+	test_unpair(tx, rx);
+}
+END_TEST
+
 /* hooks: the cases that need the library's test hooks, run on their own so
  * that a build without them reports a skip, not a pass. */
 static Suite *
@@ -1002,6 +1304,13 @@ conformance_suite(int hooks)
 	tcase_add_test(tc, conf_epoll_edge_rule);
 	tcase_add_test(tc, conf_close_in_child_leaves_channel);
 	tcase_add_test(tc, conf_no_fd_leak_over_many_pairs);
+	tcase_add_test(tc, conf_batch_zero_length_and_order);
+	tcase_add_test(tc, conf_sendv_gathers);
+	tcase_add_test(tc, conf_batch_stops_at_too_large);
+	tcase_add_test(tc, conf_recv_batch_small_buffer);
+	tcase_add_test(tc, conf_batch_full_and_deadline);
+	tcase_add_test(tc, conf_batch_eintr_storm);
+	tcase_add_test(tc, conf_batch_raw_refused);
 	return s;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,6 +100,42 @@ ssize_t ipc_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms);
  *         -ECONNRESET (peer died in the middle of a message), -EBADF, -EINVAL.
  */
 ssize_t ipc_recv(ipc_channel *ch, void *buf, size_t cap, int timeout_ms);
+
+/**
+ * Send ONE message gathered from @p iovcnt pieces (a header and a payload
+ * without copying them together); one system call on streams. Since 0.2.
+ * @param iov, iovcnt  the pieces, 0..IOV_MAX of them; the message is their
+ *                     concatenation (0 pieces: an empty message)
+ * @return the message's total length; errors as ipc_send(). Raw channels
+ *         write the pieces as bytes and may return a short count.
+ */
+ssize_t ipc_sendv(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms);
+
+/**
+ * Send @p n messages, msgs[i] being message i, in order, each whole or not at
+ * all, exactly as n ipc_send() calls would; on streams one system call per
+ * IOV_MAX pieces (about 500 messages). Since 0.2.
+ * @return how many were sent, 1..n: fewer when the timeout, ipc_shutdown(),
+ *         a failure or a message above max_msg stopped the batch (the next
+ *         call meets the reason); a message cut off at the end by the timeout
+ *         is committed (finished before anything else) and counted. With
+ *         timeout -1 it returns n unless the channel fails. Errors only when
+ *         not even the first message went out: as ipc_send(); -EINVAL also for
+ *         n == 0 and on raw channels.
+ */
+ssize_t ipc_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_ms);
+
+/**
+ * Receive up to @p n messages, message i into msgs[i] (iov_len is the room on
+ * entry and the message's length on return), waiting only for the first:
+ * the others are those already buffered or readable now. A message larger
+ * than its buffer stops the batch there and stays queued. Since 0.2.
+ * @return how many were received (>= 1); errors as ipc_recv() when the first
+ *         could not be (-EMSGSIZE: msgs[0] too small); -EINVAL also for
+ *         n == 0 and on raw channels. An error met after the first message
+ *         is the next receive's answer.
+ */
+ssize_t ipc_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
 
 /** Close @p ch and free it, always; NULL is a no-op. Only the opening process
  *  unlinks what it created. A message committed but not yet fully written

@@ -84,6 +84,17 @@ struct ipc_driver {
 	void    (*listener_shutdown)(ipc_listener *l);
 	/* Required with listen. */
 	void    (*listener_close)(ipc_listener *l);
+
+	/* Many messages per call (0.2). Each may be NULL: the core then loops
+	 * over send / recv with the same semantics (sendv gathers into one
+	 * buffer first). Same contracts as ipc_sendv(), ipc_send_batch() and
+	 * ipc_recv_batch(); the core has checked the arguments, the direction,
+	 * max_msg of the first message, and that the channel is not IPC_RAW
+	 * (batches only; sendv is called on raw channels too). */
+	ssize_t (*sendv)(ipc_channel *ch, const struct iovec *iov, int iovcnt, int timeout_ms);
+	ssize_t (*send_batch)(ipc_channel *ch, const struct iovec *msgs, size_t n,
+	                      int timeout_ms);
+	ssize_t (*recv_batch)(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
 };
 
 /**
