@@ -223,9 +223,12 @@ START_TEST(conf_full_all_or_nothing)
 	da = (struct stream_arg){ rx, tx, 0 };
 	pid = test_fork(drain_count, &da);
 	ipc_close(rx);
-	/* Finishes a committed tail while the child reads, then the child sees EOF. */
+	/* A committed tail goes out while the child reads (ipc_flush waits as
+	 * long as it is told; ipc_close alone lingers only 1 s, which a loaded
+	 * machine may take to start the child), then the child sees EOF. */
+	ck_assert_int_eq(ipc_flush(tx, 60000), 0);
 	ck_assert_int_eq(ipc_close(tx), 0);
-	st = test_wait(pid, 30000);
+	st = test_wait(pid, 60000);
 	ck_assert_int_eq(st, (int)(seq & 0x3f) + 10);
 }
 END_TEST
