@@ -4,6 +4,8 @@
 #include "ipcpy.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/uio.h>
 #include <structmember.h>
 
 #define RAW_RECV_DEFAULT 65536  /* recv() on a raw channel reads up to this */
@@ -392,6 +394,252 @@ channel_peer_cred(ipcpy_Channel *self, PyObject *unused)
 	return Py_BuildValue("(lkk)", (long)p.pid, (unsigned long)p.uid, (unsigned long)p.gid);
 }
 
+/* sendv/send_batch/recv_batch: the caller's pieces as iovecs, each held by a
+ * Py_buffer view until the call is over (no copies of ours). */
+struct vec_ctx {
+	ipc_channel  *ch;
+	struct iovec *iov;
+	size_t        n;
+};
+
+static long long
+sendv_call(void *c, int ms)
+{
+	struct vec_ctx *x = c;
+
+	return ipc_sendv(x->ch, x->iov, (int)x->n, ms);
+}
+
+static long long
+send_batch_call(void *c, int ms)
+{
+	struct vec_ctx *x = c;
+
+	return ipc_send_batch(x->ch, x->iov, x->n, ms);
+}
+
+static long long
+recv_batch_call(void *c, int ms)
+{
+	struct vec_ctx *x = c;
+
+	return ipc_recv_batch(x->ch, x->iov, x->n, ms);
+}
+
+struct views {
+	Py_buffer    *v;
+	struct iovec *iov;
+	Py_ssize_t    n;
+};
+
+static void
+views_release(struct views *vs, Py_ssize_t got)
+{
+	Py_ssize_t i;
+
+	for (i = 0; i < got; i++)
+		PyBuffer_Release(&vs->v[i]);
+	PyMem_Free(vs->v);
+	PyMem_Free(vs->iov);
+}
+
+/* A sequence of bytes-like objects into read-only views and iovecs. */
+static int
+views_get(PyObject *seq, struct views *vs)
+{
+	PyObject *fast = PySequence_Fast(seq, "a sequence of bytes-like objects is required");
+	Py_ssize_t i, n;
+
+	if (!fast)
+		return -1;
+	n = PySequence_Fast_GET_SIZE(fast);
+	vs->n = n;
+	vs->v = PyMem_Calloc((size_t)n + 1, sizeof(*vs->v));
+	vs->iov = PyMem_Calloc((size_t)n + 1, sizeof(*vs->iov));
+	if (!vs->v || !vs->iov) {
+		Py_DECREF(fast);
+		views_release(vs, 0);
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &vs->v[i], PyBUF_SIMPLE) < 0) {
+			Py_DECREF(fast);
+			views_release(vs, i);
+			return -1;
+		}
+		vs->iov[i].iov_base = vs->v[i].buf;
+		vs->iov[i].iov_len = (size_t)vs->v[i].len;
+	}
+	Py_DECREF(fast);
+	return 0;
+}
+
+static PyObject *
+send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+              const char *fn, ipcpy_call_fn call)
+{
+	PyObject *seq, *timeout;
+	struct ipcpy_wait w;
+	struct vec_ctx x;
+	struct views vs;
+	long long rc;
+
+	if (parse_args(fn, args, nargs, kwnames, 1, &seq, &timeout) < 0 ||
+	    ipcpy_wait_init(&w, timeout) < 0)
+		return NULL;
+	if (!self->ch)
+		return closed_error();
+	if (views_get(seq, &vs) < 0)
+		return NULL;
+	if (call == sendv_call && vs.n > INT_MAX) {
+		views_release(&vs, vs.n);
+		PyErr_SetString(PyExc_OverflowError, "too many pieces");
+		return NULL;
+	}
+	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0) {
+		views_release(&vs, vs.n);
+		return NULL;
+	}
+	if (!self->ch) {
+		rc = IPCPY_PYERR;
+		closed_error();
+	} else {
+		x.ch = self->ch;
+		x.iov = vs.iov;
+		x.n = (size_t)vs.n;
+		rc = call(&x, 0);
+		if (rc == -EAGAIN && w.deadline != 0)
+			rc = ipcpy_block(&w, call, &x);
+	}
+	ipcpy_lock_release(&self->send_lock);
+	views_release(&vs, vs.n);
+	if (rc < 0)
+		return ipcpy_error(rc, NULL);
+	return PyLong_FromLongLong(rc);
+}
+
+static PyObject *
+channel_sendv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	return send_vectored(self, args, nargs, kwnames, "sendv", sendv_call);
+}
+
+static PyObject *
+channel_send_batch(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	return send_vectored(self, args, nargs, kwnames, "send_batch", send_batch_call);
+}
+
+/* recv_batch(n, timeout=None, max_size=65536): n bytes objects of max_size
+ * each are the buffers; each is cut to its message's length. */
+static PyObject *
+channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "n", "timeout", "max_size", NULL };
+	Py_ssize_t n, max_size = RAW_RECV_DEFAULT, i;
+	PyObject *timeout = Py_None, *list = NULL;
+	struct iovec *iov = NULL;
+	struct ipcpy_wait w;
+	struct vec_ctx x;
+	long long rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|O$n:recv_batch", kwlist, &n, &timeout,
+	                                 &max_size) ||
+	    ipcpy_wait_init(&w, timeout) < 0)
+		return NULL;
+	if (n < 1 || max_size < 0) {
+		PyErr_SetString(PyExc_ValueError, "recv_batch() needs n >= 1 and max_size >= 0");
+		return NULL;
+	}
+	if (!self->ch)
+		return closed_error();
+	if (!(list = PyList_New(n)))
+		return NULL;
+	if (!(iov = PyMem_Calloc((size_t)n, sizeof(*iov))))
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		PyObject *b = PyBytes_FromStringAndSize(NULL, max_size);
+
+		if (!b)
+			goto fail;
+		PyList_SET_ITEM(list, i, b);
+		iov[i].iov_base = PyBytes_AS_STRING(b);
+		iov[i].iov_len = (size_t)max_size;
+	}
+	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+		goto fail;
+	if (!self->ch) {
+		rc = IPCPY_PYERR;
+		closed_error();
+	} else {
+		x.ch = self->ch;
+		x.iov = iov;
+		x.n = (size_t)n;
+		rc = ipc_recv_batch(x.ch, x.iov, x.n, 0);
+		if (rc == -EAGAIN && w.deadline != 0)
+			rc = ipcpy_block(&w, recv_batch_call, &x);
+	}
+	ipcpy_lock_release(&self->recv_lock);
+	if (rc < 0) {
+		ipcpy_error(rc, NULL);
+		goto fail;
+	}
+	/* Cut each to its length; the unused tail of the list goes. */
+	for (i = 0; i < (Py_ssize_t)rc; i++) {
+		PyObject *b = PyList_GET_ITEM(list, i);
+
+		if ((Py_ssize_t)iov[i].iov_len < max_size) {
+			PyList_SET_ITEM(list, i, NULL);
+			if (_PyBytes_Resize(&b, (Py_ssize_t)iov[i].iov_len) < 0)
+				goto fail;
+			PyList_SET_ITEM(list, i, b);
+		}
+	}
+	if (PyList_SetSlice(list, (Py_ssize_t)rc, n, NULL) < 0)
+		goto fail;
+	PyMem_Free(iov);
+	return list;
+nomem:
+	PyErr_NoMemory();
+fail:
+	PyMem_Free(iov);
+	Py_DECREF(list);
+	return NULL;
+}
+
+/* (subject, sha256) of the TLS peer's certificate; None when the peer sent
+ * none. The subject's length is asked first: it has no fixed bound. */
+static PyObject *
+channel_peer_cert(ipcpy_Channel *self, PyObject *unused)
+{
+	unsigned char sha[32];
+	PyObject *subj, *res;
+	char *buf;
+	int len, rc;
+
+	if (!self->ch)
+		return closed_error();
+	len = ipc_peer_cert(self->ch, NULL, 0, NULL);
+	if (len == -ENOTCONN)
+		Py_RETURN_NONE;
+	if (len < 0)
+		return ipcpy_error(len, NULL);
+	if (!(buf = PyMem_Malloc((size_t)len + 1)))
+		return PyErr_NoMemory();
+	rc = ipc_peer_cert(self->ch, buf, (size_t)len + 1, sha);
+	if (rc < 0) {
+		PyMem_Free(buf);
+		return ipcpy_error(rc, NULL);
+	}
+	subj = PyUnicode_DecodeUTF8(buf, rc, "replace");
+	PyMem_Free(buf);
+	if (!subj)
+		return NULL;
+	res = Py_BuildValue("(Ny#)", subj, (const char *)sha, (Py_ssize_t)sizeof(sha));
+	return res;
+}
+
 static PyObject *
 channel_enter(PyObject *self, PyObject *unused)
 {
@@ -484,6 +732,14 @@ static PyMethodDef channel_methods[] = {
 	  "send(data, timeout=None) -> int\n\nSend one message from any bytes-like object." },
 	{ "recv", (PyCFunction)(void (*)(void))channel_recv, METH_FASTCALL | METH_KEYWORDS,
 	  "recv(timeout=None) -> bytes\n\nReceive one whole message (raw: up to 64 KiB)." },
+	{ "sendv", (PyCFunction)(void (*)(void))channel_sendv, METH_FASTCALL | METH_KEYWORDS,
+	  "sendv(pieces, timeout=None) -> int\n\nSend one message gathered from a sequence of bytes-like objects." },
+	{ "send_batch", (PyCFunction)(void (*)(void))channel_send_batch, METH_FASTCALL | METH_KEYWORDS,
+	  "send_batch(messages, timeout=None) -> int\n\nSend each bytes-like object as one message; how many went." },
+	{ "recv_batch", (PyCFunction)(void (*)(void))channel_recv_batch, METH_VARARGS | METH_KEYWORDS,
+	  "recv_batch(n, timeout=None, *, max_size=65536) -> list\n\nUp to n messages, waiting only for the first." },
+	{ "peer_cert", (PyCFunction)channel_peer_cert, METH_NOARGS,
+	  "peer_cert() -> (subject, sha256) or None\n\nThe TLS peer's certificate (tls+tcp://)." },
 	{ "recv_into", (PyCFunction)(void (*)(void))channel_recv_into, METH_FASTCALL | METH_KEYWORDS,
 	  "recv_into(buffer, timeout=None) -> int\n\nReceive one message into a writable buffer." },
 	{ "fileno", (PyCFunction)channel_fileno, METH_NOARGS,

@@ -57,6 +57,62 @@ parse_options(PyObject *max_msg, PyObject *capacity, PyObject *mode, PyObject *o
 	return ipcpy_wait_init(w, open_timeout);
 }
 
+/* The tls_* keywords of open() and listen(): the path strings are held as
+ * bytes until the call is over (the library reads them during it only). */
+struct tls_args {
+	PyObject      *cert, *key, *ca, *server_name;  /* bytes or NULL */
+	int            require_client_cert, allow_1_2;
+	struct ipc_tls tls;
+};
+
+#define TLS_KWNAMES "tls_cert", "tls_key", "tls_ca", "tls_server_name", \
+	"tls_require_client_cert", "tls_allow_1_2"
+
+/* O& converter: None stays NULL, a str or path-like becomes bytes. */
+static int
+tls_path(PyObject *o, void *out)
+{
+	PyObject **res = out;
+
+	if (!o) {                   /* cleanup call */
+		Py_CLEAR(*res);
+		return 1;
+	}
+	if (o == Py_None) {
+		*res = NULL;
+		return 1;
+	}
+	return PyUnicode_FSConverter(o, res) ? Py_CLEANUP_SUPPORTED : 0;
+}
+
+/* Fill t->tls and point opt->tls at it when any tls_* keyword was given. */
+static void
+tls_fill(struct tls_args *t, ipc_options *opt)
+{
+	struct ipc_tls init = IPC_TLS_INIT;
+
+	if (!t->cert && !t->key && !t->ca && !t->server_name && !t->require_client_cert &&
+	    !t->allow_1_2)
+		return;
+	t->tls = init;
+	t->tls.cert_file = t->cert ? PyBytes_AS_STRING(t->cert) : NULL;
+	t->tls.key_file = t->key ? PyBytes_AS_STRING(t->key) : NULL;
+	t->tls.ca_file = t->ca ? PyBytes_AS_STRING(t->ca) : NULL;
+	t->tls.server_name = t->server_name ? PyBytes_AS_STRING(t->server_name) : NULL;
+	t->tls.flags = (t->require_client_cert ? IPC_TLS_REQUIRE_CLIENT_CERT : 0u) |
+	               (t->allow_1_2 ? IPC_TLS_1_2 : 0u);
+	opt->tls = &t->tls;
+}
+
+static void
+tls_release(struct tls_args *t)
+{
+	Py_CLEAR(t->cert);
+	Py_CLEAR(t->key);
+	Py_CLEAR(t->ca);
+	Py_CLEAR(t->server_name);
+}
+
 struct open_ctx {
 	const char  *uri;
 	int          flags;
@@ -88,19 +144,29 @@ open_retryable(const char *uri)
 static PyObject *
 ipc_open_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = { "uri", "flags", "max_msg", "capacity", "mode", "open_timeout", NULL };
+	static char *kwlist[] = { "uri", "flags", "max_msg", "capacity", "mode", "open_timeout",
+	                          TLS_KWNAMES, NULL };
+	struct tls_args t = { 0 };
 	PyObject *max_msg = NULL, *capacity = NULL, *mode = NULL, *open_timeout = NULL, *name;
 	struct open_ctx x = { .flags = IPC_SEND | IPC_RECV };
 	struct ipcpy_wait w;
 	long long rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i$OOOO:open", kwlist, &x.uri, &x.flags,
-	                                 &max_msg, &capacity, &mode, &open_timeout) ||
-	    parse_options(max_msg, capacity, mode, open_timeout, &x.opt, &w) < 0)
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i$OOOOO&O&O&O&pp:open", kwlist, &x.uri,
+	                                 &x.flags, &max_msg, &capacity, &mode, &open_timeout,
+	                                 tls_path, &t.cert, tls_path, &t.key, tls_path, &t.ca,
+	                                 tls_path, &t.server_name, &t.require_client_cert,
+	                                 &t.allow_1_2))
 		return NULL;
+	if (parse_options(max_msg, capacity, mode, open_timeout, &x.opt, &w) < 0) {
+		tls_release(&t);
+		return NULL;
+	}
+	tls_fill(&t, &x.opt);
 	if (!open_retryable(x.uri))
 		w.sliced = 0;
 	rc = ipcpy_block(&w, open_call, &x);
+	tls_release(&t);
 	name = PyTuple_GET_ITEM(args, 0);
 	if (rc < 0)
 		return ipcpy_error(rc, name);
@@ -110,7 +176,9 @@ ipc_open_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 static PyObject *
 ipc_listen_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = { "uri", "flags", "max_msg", "capacity", "mode", "open_timeout", NULL };
+	static char *kwlist[] = { "uri", "flags", "max_msg", "capacity", "mode", "open_timeout",
+	                          TLS_KWNAMES, NULL };
+	struct tls_args t = { 0 };
 	PyObject *max_msg = NULL, *capacity = NULL, *mode = NULL, *open_timeout = NULL;
 	const char *uri;
 	struct ipcpy_wait w;
@@ -118,10 +186,17 @@ ipc_listen_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 	ipc_options opt;
 	int flags = 0, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i$OOOO:listen", kwlist, &uri, &flags,
-	                                 &max_msg, &capacity, &mode, &open_timeout) ||
-	    parse_options(max_msg, capacity, mode, open_timeout, &opt, &w) < 0)
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i$OOOOO&O&O&O&pp:listen", kwlist, &uri,
+	                                 &flags, &max_msg, &capacity, &mode, &open_timeout,
+	                                 tls_path, &t.cert, tls_path, &t.key, tls_path, &t.ca,
+	                                 tls_path, &t.server_name, &t.require_client_cert,
+	                                 &t.allow_1_2))
 		return NULL;
+	if (parse_options(max_msg, capacity, mode, open_timeout, &opt, &w) < 0) {
+		tls_release(&t);
+		return NULL;
+	}
+	tls_fill(&t, &opt);
 	if (w.deadline > 0) {
 		long long ms = (w.deadline - ipcpy_now_ns() + 999999) / 1000000;
 
@@ -130,6 +205,7 @@ ipc_listen_py(PyObject *mod, PyObject *args, PyObject *kwargs)
 	Py_BEGIN_ALLOW_THREADS
 	rc = ipc_listen(&l, uri, flags, &opt);
 	Py_END_ALLOW_THREADS
+	tls_release(&t);
 	if (rc < 0)
 		return ipcpy_error(rc, PyTuple_GET_ITEM(args, 0));
 	return ipcpy_listener_wrap(l);
@@ -221,10 +297,14 @@ ipc_strerror_py(PyObject *mod, PyObject *arg)
 
 static PyMethodDef ipc_methods[] = {
 	{ "open", (PyCFunction)(void (*)(void))ipc_open_py, METH_VARARGS | METH_KEYWORDS,
-	  "open(uri, flags=SEND|RECV, *, max_msg=None, capacity=None, mode=None, open_timeout=None)"
+	  "open(uri, flags=SEND|RECV, *, max_msg=None, capacity=None, mode=None, open_timeout=None,\n"
+	  "     tls_cert=None, tls_key=None, tls_ca=None, tls_server_name=None,\n"
+	  "     tls_require_client_cert=False, tls_allow_1_2=False)"
 	  " -> Channel" },
 	{ "listen", (PyCFunction)(void (*)(void))ipc_listen_py, METH_VARARGS | METH_KEYWORDS,
-	  "listen(uri, flags=0, *, max_msg=None, capacity=None, mode=None, open_timeout=None)"
+	  "listen(uri, flags=0, *, max_msg=None, capacity=None, mode=None, open_timeout=None,\n"
+	  "       tls_cert=None, tls_key=None, tls_ca=None, tls_server_name=None,\n"
+	  "       tls_require_client_cert=False, tls_allow_1_2=False)"
 	  " -> Listener" },
 	{ "pipe", (PyCFunction)(void (*)(void))ipc_pipe_py, METH_VARARGS | METH_KEYWORDS,
 	  "pipe(flags=0) -> (rx, tx)\n\nAn anonymous pipe; both ends survive fork()." },
@@ -284,6 +364,7 @@ PyInit__ipc(void)
 		{ "RAW", IPC_RAW }, { "ANY_UID", IPC_ANY_UID }, { "INHERIT", IPC_INHERIT },
 		{ "POLLIN", IPC_POLLIN }, { "POLLOUT", IPC_POLLOUT },
 		{ "POLLHUP", IPC_POLLHUP }, { "POLLERR", IPC_POLLERR },
+		{ "TLS_REQUIRE_CLIENT_CERT", IPC_TLS_REQUIRE_CLIENT_CERT }, { "TLS_1_2", IPC_TLS_1_2 },
 	};
 	PyObject *m;
 	size_t i;

@@ -813,5 +813,155 @@ class TestMemory(Base):
             self.assertEqual((sys.getrefcount(msg), sys.getrefcount(rx), sys.getrefcount(tx)), r0)
 
 
+class TestBatch(Base):
+    """sendv / send_batch / recv_batch between Python ends on every kind of
+    channel (shm's batch is the library's loop)."""
+
+    def ends(self):
+        """(name, sender, receiver) per transport, closed by the caller."""
+        rx, tx = ipc.pipe()
+        yield "pipe", tx, rx
+        a, b = ipc.pair()
+        yield "pair", a, b
+        with TempDir() as d, ipc.listen("unix:" + d + "/b.sock") as l:
+            got = []
+            t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
+            t.start()
+            c = ipc.open(l.addr, open_timeout=WAIT)
+            t.join(WAIT)
+            yield "unix", c, got[0]
+        name = shm_name("batch")
+        a = ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE, capacity=65536)
+        b = ipc.open("shm:" + name, open_timeout=WAIT)
+        yield "shm", a, b
+
+    def test_sendv_and_batches(self):
+        for kind, tx, rx in self.ends():
+            with self.subTest(kind), tx, rx:
+                self.assertEqual(tx.sendv([b"ab", bytearray(b"cd"), memoryview(b"xefx")[1:3], b""],
+                                          WAIT), 6)
+                self.assertEqual(rx.recv(WAIT), b"abcdef")
+                self.assertEqual(tx.sendv([], WAIT), 0)
+                self.assertEqual(rx.recv(WAIT), b"")
+                msgs = [b"one", b"", bytearray(b"three"), array.array("B", b"4444")]
+                self.assertEqual(tx.send_batch(msgs, WAIT), 4)
+                got = []
+                while len(got) < 4:
+                    got += rx.recv_batch(4 - len(got), WAIT, max_size=16)
+                self.assertEqual(got, [b"one", b"", b"three", b"4444"])
+                with self.assertRaises(BlockingIOError):
+                    rx.recv_batch(3, 0)
+                # A message larger than its buffer stops the batch before it
+                # and stays queued; as the first one it is EMSGSIZE.
+                self.assertEqual(tx.send_batch([b"s", b"L" * 100, b"t"], WAIT), 3)
+                got = rx.recv_batch(3, WAIT, max_size=10)
+                self.assertEqual(got, [b"s"])
+                with self.assertRaises(OSError) as e:
+                    rx.recv_batch(3, WAIT, max_size=10)
+                self.assertEqual(e.exception.errno, errno.EMSGSIZE)
+                got = []
+                while len(got) < 2:
+                    got += rx.recv_batch(2 - len(got), WAIT, max_size=100)
+                self.assertEqual(got, [b"L" * 100, b"t"])
+
+    def test_bad_arguments(self):
+        a, b = ipc.pair()
+        with a, b:
+            with self.assertRaises(TypeError):
+                a.sendv([b"x", "text"])
+            with self.assertRaises(TypeError):
+                a.send_batch(42)
+            with self.assertRaises(ValueError):
+                b.recv_batch(0)
+            with self.assertRaises(ValueError):
+                b.recv_batch(1, max_size=-1)
+            with self.assertRaises(OSError) as e:
+                a.peer_cert()
+            self.assertEqual(e.exception.errno, errno.EOPNOTSUPP)
+        with self.assertRaises(ValueError):
+            a.sendv([b"x"])
+        with self.assertRaises(ValueError):
+            b.recv_batch(1)
+
+
+class TestTLS(Base):
+    """A tls+tcp:// round trip with certificates from tests/tls-certs.sh."""
+
+    def setUp(self):
+        super().setUp()
+        script = os.environ.get("IPC_TEST_TLS_CERTS", "")
+        if not script:
+            self.skipTest("IPC_TEST_TLS_CERTS does not name tests/tls-certs.sh")
+        if subprocess.run(["openssl", "version"], capture_output=True).returncode != 0:
+            self.skipTest("no openssl command to make certificates with")
+        self.dir = tempfile.mkdtemp(prefix="ipc-py-tls-")
+        self.addCleanup(self.remove_dir)
+        subprocess.run(["sh", script, self.dir], check=True, timeout=120)
+
+    def remove_dir(self):
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        os.rmdir(self.dir)
+
+    def f(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_round_trip_with_client_cert(self):
+        try:
+            l = ipc.listen("tls+tcp://127.0.0.1:0", tls_cert=self.f("server.pem"),
+                           tls_key=self.f("server.key"), tls_ca=self.f("ca.pem"),
+                           tls_require_client_cert=True)
+        except OSError as e:
+            if e.errno == errno.EPROTONOSUPPORT:
+                self.skipTest("libipc was built without tls+tcp://")
+            raise
+        with l:
+            got = []
+            t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
+            t.start()
+            with ipc.open(l.addr, open_timeout=WAIT, tls_cert=self.f("client.pem"),
+                          tls_key=self.f("client.key"), tls_ca=self.f("ca.pem"),
+                          tls_server_name="localhost") as c:
+                t.join(WAIT)
+                with got[0] as s:
+                    self.assertEqual(c.sendv([b"hel", b"lo"], WAIT), 5)
+                    self.assertEqual(s.recv(WAIT), b"hello")
+                    self.assertEqual(s.send_batch([b"a", b"b"], WAIT), 2)
+                    got2 = []
+                    while len(got2) < 2:
+                        got2 += c.recv_batch(2 - len(got2), WAIT)
+                    self.assertEqual(got2, [b"a", b"b"])
+                    subject, sha = s.peer_cert()
+                    self.assertIn("CN=client", subject)
+                    self.assertIsInstance(sha, bytes)
+                    self.assertEqual(len(sha), 32)
+                    subject, sha = c.peer_cert()
+                    self.assertIsInstance(subject, str)
+                    self.assertEqual(len(sha), 32)
+
+    def test_untrusted_server_is_refused(self):
+        try:
+            l = ipc.listen("tls+tcp://127.0.0.1:0", tls_cert=self.f("rogue.pem"),
+                           tls_key=self.f("rogue.key"))
+        except OSError as e:
+            if e.errno == errno.EPROTONOSUPPORT:
+                self.skipTest("libipc was built without tls+tcp://")
+            raise
+        with l:
+            t = threading.Thread(target=lambda: self.swallow(l))
+            t.start()
+            with self.assertRaises(OSError):
+                ipc.open(l.addr, open_timeout=WAIT, tls_ca=self.f("ca.pem"))
+            l.shutdown()
+            t.join(WAIT)
+
+    @staticmethod
+    def swallow(l):
+        try:
+            l.accept(WAIT).close()
+        except (OSError, EOFError):
+            pass
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
