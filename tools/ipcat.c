@@ -21,7 +21,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	"usage: ipcat [OPTIONS] URI             open or connect, stdin to the channel, the channel to stdout\n"
-	"       ipcat -l [OPTIONS] URI          listen (tcp:, unix:), or the receiving / creating side\n"
+	"       ipcat -l [OPTIONS] URI          listen (tcp:, tls+tcp:, unix:), or the receiving side\n"
 	"       ipcat [OPTIONS] --pipe CMD [ARG...]  run CMD with a channel on its stdin and stdout\n"
 	"\n"
 	"  -l, --listen          serve one peer (with -k / --all: many) or take the receiving side\n"
@@ -359,7 +359,7 @@ run(struct cat *c, struct cat_opts *o)
 			return cat_fail(o->uri, rc);
 		if (o->keep || o->all)
 			return usage_error("%s", "--keep and --all need a transport that accepts "
-			                   "peers (tcp://, unix:)");
+			                   "peers (tcp://, tls+tcp://, unix:)");
 	}
 	/* Open (or connect): FIFOs, shm, fd:, and the connecting side of tcp/unix. */
 	if ((rc = open_watched(c, &ch)) == 1)
