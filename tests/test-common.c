@@ -84,11 +84,47 @@ rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(p);
 }
 
+/* Shared-memory names of a process that had this pid before us (pid_max is
+ * often 32768, and the suites run in parallel): seen at setup, they are not
+ * ours, so teardown neither blames nor removes them. */
+static char stale_shm[16][128];
+static int nstale_shm;
+
+static void
+shm_prefix(char *out, size_t cap)
+{
+	snprintf(out, cap, "ipc-test-%ld-", (long)getpid());
+}
+
+static int
+shm_was_stale(const char *name)
+{
+	int i;
+
+	for (i = 0; i < nstale_shm; i++)
+		if (strcmp(stale_shm[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 void
 test_fixture_setup(void)
 {
+	char prefix[64];
+	struct dirent *e;
+	DIR *d;
+
 	dir[0] = 0;
 	test_dir();
+	nstale_shm = 0;
+	shm_prefix(prefix, sizeof(prefix));
+	if ((d = opendir("/dev/shm"))) {
+		while ((e = readdir(d)) && nstale_shm < 16)
+			if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+			    strlen(e->d_name) < sizeof(stale_shm[0]))
+				strcpy(stale_shm[nstale_shm++], e->d_name);
+		closedir(d);
+	}
 	fds_before = test_fd_count();
 }
 
@@ -112,9 +148,10 @@ test_fixture_teardown(void)
 	if ((d = opendir("/dev/shm"))) {
 		char prefix[64];
 
-		snprintf(prefix, sizeof(prefix), "ipc-test-%ld-", (long)getpid());
+		shm_prefix(prefix, sizeof(prefix));
 		while ((e = readdir(d)))
-			if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+			    !shm_was_stale(e->d_name)) {
 				char name[300];
 
 				if (!left[0])
@@ -348,9 +385,14 @@ test_pair_opt(const char *scheme, ipc_channel **tx, ipc_channel **rx, int flags,
 	}
 	if (strcmp(scheme, "shm") == 0) {
 		static unsigned counter;
+		char path[sizeof(uri) + 16];
 
 		/* The creator receives, the opener sends; both are two-way. */
-		snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%u", (long)getpid(), ++counter);
+		/* A name a previous holder of our pid left is not ours: skip it. */
+		do {
+			snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-%u", (long)getpid(), ++counter);
+			snprintf(path, sizeof(path), "/dev/shm%s", uri + 4);
+		} while (access(path, F_OK) == 0);
 		if ((rc = ipc_open(rx, uri, IPC_SEND | IPC_RECV | IPC_CREATE | flags, opt)) < 0)
 			return rc;
 		if ((rc = ipc_open(tx, uri, IPC_SEND | IPC_RECV | flags, opt)) < 0) {

@@ -256,6 +256,8 @@ send_sizes(void *p)
 	if (ipc_send(a->tx, buf, a->max + 1, 1000) != -EMSGSIZE)
 		return 2;
 	free(buf);
+	if (ipc_flush(a->tx, 60000) != 0)   /* close lingers only 1 s */
+		return 9;
 	ipc_close(a->tx);
 	return 0;
 }
@@ -346,6 +348,8 @@ send_stream(void *p)
 		if (ipc_send(a->ch, buf, len, 20000) != (ssize_t)len)
 			return 1;
 	}
+	if (ipc_flush(a->ch, 60000) != 0)   /* close lingers only 1 s */
+		return 9;
 	ipc_close(a->ch);
 	return 0;
 }
@@ -1028,6 +1032,8 @@ send_mixed(void *p)
 		m[i] = (struct iovec){ NULL, 0 };
 	if (ipc_send_batch(a->ch, m, 10, 20000) != 10)
 		return 4;
+	if (ipc_flush(a->ch, 60000) != 0)   /* close lingers only 1 s */
+		return 9;
 	ipc_close(a->ch);
 	return 0;
 }
@@ -1213,6 +1219,8 @@ send_stream_batched(void *p)
 			return 1;
 		seq += n;
 	}
+	if (ipc_flush(a->ch, 60000) != 0)   /* close lingers only 1 s */
+		return 9;
 	ipc_close(a->ch);
 	return 0;
 }
