@@ -21,7 +21,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	"usage: ipcat [OPTIONS] URI             open or connect, stdin to the channel, the channel to stdout\n"
-	"       ipcat -l [OPTIONS] URI          listen (tcp:, tls+tcp:, unix:), or the receiving side\n"
+	"       ipcat -l [OPTIONS] URI          listen (tcp:, tls+tcp:, unix:), or the receiving / creating side\n"
 	"       ipcat [OPTIONS] --pipe CMD [ARG...]  run CMD with a channel on its stdin and stdout\n"
 	"\n"
 	"  -l, --listen          serve one peer (with -k / --all: many) or take the receiving side\n"
