@@ -302,8 +302,12 @@ open_watched(struct cat *c, ipc_channel **ch)
 	struct ipc_siginfo si;
 
 	/* Creating is not waiting, and a creating FIFO writer that timed out
-	 * would remove and re-make the FIFO under a reader: one call. */
-	if (o->create)
+	 * would remove and re-make the FIFO under a reader: one call. A
+	 * connection (tcp://, tls+tcp://, unix:) too: a slice that ran out
+	 * during the handshake or hello would leave a connection the listener
+	 * already took as its peer, and the retry would be a second client
+	 * (refused by a one-peer listener). Signals wait until it returns. */
+	if (o->create || !strncmp(o->uri, "tcp://", 6) || o->is_tls || !strncmp(o->uri, "unix:", 5))
 		return ipc_open(ch, o->uri, flags, &o->opt);
 	for (;;) {
 		int left = deadline < 0 ? OPEN_SLICE_MS
