@@ -441,10 +441,13 @@ send_msgs(ipc_channel *ch, const struct out_msgs *m, long long deadline)
 			first[nk] = nk ? cnt : 0;      /* a hello belongs to the first */
 			put_be32(hdr[nk], (uint32_t)len);
 			e[cnt++] = (struct iovec){ hdr[nk], IPC__FRAME_HDR };
+			/* Empty pieces are left out: a stream may copy each piece,
+			 * and an empty one may have a NULL base. */
 			if (m->gather) {
-				memcpy(e + cnt, m->iov, m->n * sizeof(*e));
-				cnt += (int)m->n;
-			} else {
+				for (k = 0; k < m->n; k++)
+					if (m->iov[k].iov_len)
+						e[cnt++] = m->iov[k];
+			} else if (len) {
 				e[cnt++] = m->iov[done + nk];
 			}
 			total += IPC__FRAME_HDR + (size_t)len;

@@ -69,7 +69,7 @@ ipc__sock_listener_new(ipc_listener *l, int fd, int flags,
 	sl->epfd = sl->wakefd = -1;
 	sl->pid = getpid();
 	sl->flags = flags;
-	sl->max_msg = (uint32_t)l->opt.max_msg;
+	sl->max_msg = (uint32_t)ipc__max_msg(&l->opt);
 	sl->admit = admit;
 	return sock_events_new(sl);
 }
@@ -186,7 +186,7 @@ send_hello(ipc_channel *ch, int fd, long long deadline)
 	ssize_t r;
 	int rc;
 
-	ipc__hello_fill(h, (uint32_t)ch->opt.max_msg);
+	ipc__hello_fill(h, (uint32_t)ipc__max_msg(&ch->opt));
 	while (off < sizeof(h)) {
 		r = send(fd, h + off, sizeof(h) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r > 0) {

@@ -830,6 +830,20 @@ START_TEST(sock_peer_max)
 	ipc_close(s);
 	close(fd);
 	ipc_listener_close(l);
+
+	/* With max_msg left at its default, the hello still says the default
+	 * (16 MiB), never 0 ("no limit"): the peer must learn the real one. */
+	ck_assert_int_eq(ipc_listen(&l, listen_uri("d.sock"), 0, NULL), 0);
+	ck_assert_int_gt(ipc_listener_addr(l, uri, sizeof(uri)), 0);
+	fd = raw_connect();
+	hello(h, 1, 1000);
+	ck_assert_int_eq(write(fd, h, 12), 12);
+	ck_assert_int_eq(ipc_accept(l, &s, 5000), 0);
+	ck_assert_int_eq(recv(fd, h, 12, MSG_WAITALL), 12);
+	ck_assert_uint_eq((uint32_t)h[8] << 24 | h[9] << 16 | h[10] << 8 | h[11], 16u << 20);
+	ipc_close(s);
+	close(fd);
+	ipc_listener_close(l);
 }
 END_TEST
 
