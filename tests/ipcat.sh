@@ -406,4 +406,85 @@ rc=${PIPESTATUS[1]}
 [ "$rc" -eq 1 ] || fail "ipcat writing to a closed pipe exited $rc, not 1"
 grep -q '^ipcat: stdout: ' "$work/epipe.err" || fail "closed stdout said: $(cat "$work/epipe.err")"
 
+step "tls+tcp://: TLS options on another scheme are a usage error"
+for args in "--cert x unix:$work/u" "--ca x tcp://127.0.0.1:1" "-l --require-client-cert unix:$work/u" \
+            "--tls1.2 fifo:$work/f" "--server-name x --pipe cat"; do
+	# shellcheck disable=SC2086
+	timeout -k 5 "$T" "$ipcat" $args > /dev/null 2> "$work/tlsuse.err" < /dev/null
+	rc=$?
+	[ $rc -eq 2 ] || fail "'ipcat $args' exited $rc, not 2"
+	grep -q 'need a tls+tcp:// URI' "$work/tlsuse.err" || fail "'ipcat $args' said: $(cat "$work/tlsuse.err")"
+done
+[ -e "$work/u" ] && fail "a usage error made a socket"
+
+# The library may be built without OpenSSL: then tls+tcp:// is an unknown
+# scheme (-EPROTONOSUPPORT, "Unknown URI scheme"), and the rest is skipped.
+# With TLS the probe fails too (a listener needs --cert), without waiting.
+timeout -k 5 "$T" "$ipcat" -l tls+tcp://127.0.0.1:0 < /dev/null > /dev/null 2> "$work/tlsprobe.err"
+if grep -qF 'ipcat: tls+tcp://127.0.0.1:0: Unknown URI scheme' "$work/tlsprobe.err"; then
+	echo "SKIP: tls+tcp:// cases: this libipc has no TLS ($(cat "$work/tlsprobe.err"))"
+elif ! command -v openssl > /dev/null; then
+	echo "SKIP: tls+tcp:// cases: no openssl command to make the certificates"
+else
+	certs=$work/certs
+	mkdir "$certs" || fail "mkdir $certs"
+	timeout -k 5 "$T" sh "$(dirname "$0")/tls-certs.sh" "$certs" || fail "tls-certs.sh exited $?"
+	srv="--cert $certs/server.pem --key $certs/server.key --ca $certs/ca.pem --require-client-cert"
+	cli="--cert $certs/client.pem --key $certs/client.key --ca $certs/ca.pem"
+
+	step "tls+tcp://: mutual TLS, framed lines both ways, the peers' names on stderr"
+	# An echo server: the client has all 1000 lines back only if each went
+	# there and back, so -n 1000 ends it with nothing left unsent.
+	# shellcheck disable=SC2086
+	bg tls-l "$ipcat" -l --echo --print-addr $srv tls+tcp://127.0.0.1:0
+	r=$bgpid
+	addr=$(addr_of tls-l)
+	case $addr in tls+tcp://127.0.0.1:[1-9]*) ;; *) fail "tls listener printed: $addr" ;; esac
+	# shellcheck disable=SC2086
+	timeout -k 5 "$T" "$ipcat" -n 1000 --print-addr $cli "$addr" < "$work/seq1000" \
+		> "$work/tls-c.out" 2> "$work/tls-c.err" || fail "tls client exited $?: $(cat "$work/tls-c.err")"
+	wait_ok $r "tls listener"
+	cmp -s "$work/tls-c.out" "$work/seq1000" || fail "tls: the client got other lines back"
+	fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^[^=]*=//'; }
+	grep -qx "ipcat: peer: CN=client,O=libipc test sha256:$(fp "$certs/client.pem")" "$work/tls-l.err" ||
+		fail "tls listener did not name the client: $(cat "$work/tls-l.err")"
+	grep -qx "ipcat: peer: CN=localhost,O=libipc test sha256:$(fp "$certs/server.pem")" "$work/tls-c.err" ||
+		fail "tls client did not name the server: $(cat "$work/tls-c.err")"
+
+	step "tls+tcp://: 1 MiB as one message, TLS 1.2 allowed"
+	# shellcheck disable=SC2086
+	bg tls-big "$ipcat" -l --print-addr --tls1.2 $srv tls+tcp://127.0.0.1:0
+	r=$bgpid
+	addr=$(addr_of tls-big)
+	# shellcheck disable=SC2086
+	timeout -k 5 "$T" "$ipcat" --whole --tls1.2 --server-name localhost $cli "$addr" < "$work/big" ||
+		fail "tls 1 MiB client exited $?"
+	wait_ok $r "tls 1 MiB listener"
+	cmp -s "$work/tls-big.out" "$work/big.nl" || fail "tls: the 1 MiB message differs"
+
+	step "tls+tcp://: a client that trusts another CA fails with one line; the server goes on"
+	# shellcheck disable=SC2086
+	bg tls-bad "$ipcat" -l -k --print-addr $srv tls+tcp://127.0.0.1:0
+	r=$bgpid
+	addr=$(addr_of tls-bad)
+	timeout -k 5 "$T" "$ipcat" --cert "$certs/client.pem" --key "$certs/client.key" \
+		--ca "$certs/other-ca.pem" "$addr" < /dev/null > /dev/null 2> "$work/tls-badc.err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "wrong-CA client exited $rc, not 1: $(cat "$work/tls-badc.err")"
+	[ "$(wc -l < "$work/tls-badc.err")" -eq 1 ] || fail "wrong-CA client: not one line: $(cat "$work/tls-badc.err")"
+	grep -qxF "ipcat: $addr: TLS peer refused: certificate chain, name or missing certificate" "$work/tls-badc.err" ||
+		fail "wrong-CA client said: $(cat "$work/tls-badc.err")"
+	# The listener dropped that client and still serves a good one.
+	# shellcheck disable=SC2086
+	echo after | timeout -k 5 "$T" "$ipcat" $cli "$addr" || fail "good client after a bad one exited $?"
+	i=0
+	until grep -qx after "$work/tls-bad.out"; do
+		i=$((i + 1))
+		[ $i -gt $((T * 100)) ] && fail "the tls listener never printed the good client's line"
+		sleep 0.01
+	done
+	send_sig TERM $r
+	wait_ok $r "tls listener after a bad client"
+fi
+
 echo "PASS: ipcat"

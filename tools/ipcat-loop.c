@@ -270,6 +270,38 @@ feed(struct cat *c, struct cat_peer *peers, size_t n, const char *uri)
 	return 0;
 }
 
+/* --print-addr on tls+tcp://: who the verified peer is, on stderr, as
+ *   ipcat: peer: CN=client,O=libipc test sha256:AB:CD:...
+ * (or "no certificate" for a client the listener did not ask for one). */
+void
+loop_peer_cert(const struct cat *c, const ipc_channel *ch)
+{
+	unsigned char sha[32];
+	char *subject = NULL, hex[sizeof(sha) * 3];
+	size_t i;
+	int rc;
+
+	if (!c->o->print_addr || !c->o->is_tls || !ch)
+		return;
+	/* The length first: a subject has no fixed bound. */
+	rc = ipc_peer_cert(ch, NULL, 0, NULL);
+	if (rc >= 0 && !(subject = malloc((size_t)rc + 1)))
+		rc = -ENOMEM;
+	if (rc >= 0)
+		rc = ipc_peer_cert(ch, subject, (size_t)rc + 1, sha);
+	if (rc == -ENOTCONN) {
+		fprintf(stderr, "ipcat: peer: no certificate\n");
+	} else if (rc < 0) {
+		fprintf(stderr, "ipcat: peer: %s\n", ipc_strerror(rc));
+	} else {
+		for (i = 0; i < sizeof(sha); i++)
+			snprintf(hex + 3 * i, 4, "%02X%s", sha[i], i + 1 < sizeof(sha) ? ":" : "");
+		fprintf(stderr, "ipcat: peer: %s sha256:%s\n", subject, hex);
+	}
+	fflush(stderr);
+	free(subject);
+}
+
 static int
 accept_one(struct cat *c, ipc_listener *l, struct cat_peer *p)
 {
@@ -278,6 +310,7 @@ accept_one(struct cat *c, ipc_listener *l, struct cat_peer *p)
 
 	if (rc < 0)
 		return rc;
+	loop_peer_cert(c, ch);
 	p->rx = (c->o->dir & DIR_RECV) ? ch : NULL;
 	p->tx = (c->o->dir & DIR_SEND) ? ch : NULL;
 	if (!p->rx && !p->tx)

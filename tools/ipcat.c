@@ -21,7 +21,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	"usage: ipcat [OPTIONS] URI             open or connect, stdin to the channel, the channel to stdout\n"
-	"       ipcat -l [OPTIONS] URI          listen (tcp:, unix:), or the receiving / creating side\n"
+	"       ipcat -l [OPTIONS] URI          listen (tcp:, tls+tcp:, unix:), or the receiving / creating side\n"
 	"       ipcat [OPTIONS] --pipe CMD [ARG...]  run CMD with a channel on its stdin and stdout\n"
 	"\n"
 	"  -l, --listen          serve one peer (with -k / --all: many) or take the receiving side\n"
@@ -45,6 +45,16 @@ usage(FILE *f)
 	"      --any-uid         unix listener: accept peers of any uid\n"
 	"      --print-addr      print the bound or opened URI on stderr (port 0 -> the port)\n"
 	"      --stats           print counts and rates on stderr at exit and on SIGUSR1\n"
+	"\n"
+	"TLS (tls+tcp:// only; see ipc-tls(7)):\n"
+	"      --cert FILE       own certificate chain, PEM (required on a listener)\n"
+	"      --key FILE        its private key, PEM, mode 0600 (default: the --cert file)\n"
+	"      --ca FILE         trusted CAs, PEM (default: the system's store)\n"
+	"      --server-name NAME  the name to verify in the listener's certificate\n"
+	"      --require-client-cert  listener: refuse clients without a valid certificate\n"
+	"      --tls1.2          allow TLS 1.2 too (default: TLS 1.3 only)\n"
+	"  With --print-addr, each TLS peer's subject and SHA-256 fingerprint go to stderr.\n"
+	"\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the library's version\n"
 	"\n"
@@ -91,7 +101,10 @@ parse_num(const char *s, int base, int suffix, unsigned long long max, unsigned 
 enum {
 	OPT_WHOLE = 256, OPT_RAW, OPT_SIZE, OPT_ALL, OPT_STATS, OPT_PRINT_ADDR,
 	OPT_OPEN_TIMEOUT, OPT_MAX_MSG, OPT_CAPACITY, OPT_MODE, OPT_ANY_UID, OPT_PIPE,
+	OPT_CERT, OPT_KEY, OPT_CA, OPT_SERVER_NAME, OPT_REQUIRE_CLIENT_CERT, OPT_TLS12,
 };
+
+#define TLS_SCHEME "tls+tcp://"
 
 static const struct option long_opts[] = {
 	{ "listen",       no_argument,       NULL, 'l' },
@@ -119,8 +132,12 @@ static const struct option long_opts[] = {
 	{ "pipe",         no_argument,       NULL, OPT_PIPE },
 	{ "help",         no_argument,       NULL, 'h' },
 	{ "version",      no_argument,       NULL, 'V' },
-	/* TLS options (--cert, --key, --ca, --server-name,
-	 * --require-client-cert) come with tls+tcp://. */
+	{ "cert",         required_argument, NULL, OPT_CERT },
+	{ "key",          required_argument, NULL, OPT_KEY },
+	{ "ca",           required_argument, NULL, OPT_CA },
+	{ "server-name",  required_argument, NULL, OPT_SERVER_NAME },
+	{ "require-client-cert", no_argument, NULL, OPT_REQUIRE_CLIENT_CERT },
+	{ "tls1.2",       no_argument,       NULL, OPT_TLS12 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -133,7 +150,7 @@ parse_args(int argc, char **argv, struct cat_opts *o)
 	int ch, i, split_set = 0, pipe = 0;
 
 	*o = (struct cat_opts){ .count = -1, .timeout_ms = -1, .split = SPLIT_LINE,
-	                        .opt = IPC_OPTIONS_INIT };
+	                        .opt = IPC_OPTIONS_INIT, .tls = IPC_TLS_INIT };
 	/* Options may follow the URI, but with --pipe the first operand starts
 	 * the command: '+' stops there, so that --pipe CMD -x keeps CMD's -x. */
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
@@ -156,6 +173,15 @@ parse_args(int argc, char **argv, struct cat_opts *o)
 		case OPT_PRINT_ADDR: o->print_addr = 1; break;
 		case OPT_STATS: o->stats = 1; break;
 		case OPT_PIPE: pipe = 1; break;
+		case OPT_CERT: o->tls.cert_file = optarg; o->tls_set = 1; break;
+		case OPT_KEY: o->tls.key_file = optarg; o->tls_set = 1; break;
+		case OPT_CA: o->tls.ca_file = optarg; o->tls_set = 1; break;
+		case OPT_SERVER_NAME: o->tls.server_name = optarg; o->tls_set = 1; break;
+		case OPT_REQUIRE_CLIENT_CERT:
+			o->tls.flags |= IPC_TLS_REQUIRE_CLIENT_CERT;
+			o->tls_set = 1;
+			break;
+		case OPT_TLS12: o->tls.flags |= IPC_TLS_1_2; o->tls_set = 1; break;
 		case '0': sp = SPLIT_NUL; goto split;
 		case OPT_WHOLE: sp = SPLIT_WHOLE; goto split;
 		case OPT_RAW: sp = SPLIT_RAW;
@@ -225,6 +251,15 @@ parse_args(int argc, char **argv, struct cat_opts *o)
 		o->dir = 0;
 	if (o->echo && o->dir)
 		return usage_error("%s", "--echo sends and receives: not with -S or -R");
+	o->is_tls = !o->pipe_argv && !strncmp(o->uri, TLS_SCHEME, strlen(TLS_SCHEME));
+	if (o->tls_set) {
+		/* The library would ignore them on any other scheme: say so
+		 * rather than run in plaintext with the user thinking otherwise. */
+		if (!o->is_tls)
+			return usage_error("--cert, --key, --ca, --server-name, --require-client-cert "
+			                   "and --tls1.2 need a " TLS_SCHEME " URI, not %s", o->uri);
+		o->opt.tls = &o->tls;
+	}
 	return -1;
 }
 
@@ -267,8 +302,12 @@ open_watched(struct cat *c, ipc_channel **ch)
 	struct ipc_siginfo si;
 
 	/* Creating is not waiting, and a creating FIFO writer that timed out
-	 * would remove and re-make the FIFO under a reader: one call. */
-	if (o->create)
+	 * would remove and re-make the FIFO under a reader: one call. A
+	 * connection (tcp://, tls+tcp://, unix:) too: a slice that ran out
+	 * during the handshake or hello would leave a connection the listener
+	 * already took as its peer, and the retry would be a second client
+	 * (refused by a one-peer listener). Signals wait until it returns. */
+	if (o->create || !strncmp(o->uri, "tcp://", 6) || o->is_tls || !strncmp(o->uri, "unix:", 5))
 		return ipc_open(ch, o->uri, flags, &o->opt);
 	for (;;) {
 		int left = deadline < 0 ? OPEN_SLICE_MS
@@ -324,7 +363,7 @@ run(struct cat *c, struct cat_opts *o)
 			return cat_fail(o->uri, rc);
 		if (o->keep || o->all)
 			return usage_error("%s", "--keep and --all need a transport that accepts "
-			                   "peers (tcp://, unix:)");
+			                   "peers (tcp://, tls+tcp://, unix:)");
 	}
 	/* Open (or connect): FIFOs, shm, fd:, and the connecting side of tcp/unix. */
 	if ((rc = open_watched(c, &ch)) == 1)
@@ -334,6 +373,7 @@ run(struct cat *c, struct cat_opts *o)
 	if (o->print_addr) {
 		fprintf(stderr, "%s\n", o->uri);
 		fflush(stderr);
+		loop_peer_cert(c, ch);
 	}
 	peer.rx = (o->dir & DIR_RECV) ? ch : NULL;
 	peer.tx = (o->dir & DIR_SEND) ? ch : NULL;

@@ -35,8 +35,11 @@ struct cat_opts {
 	int          create;       /* --create */
 	int          any_uid;      /* --any-uid */
 	ipc_options  opt;          /* --max-msg, --capacity, --mode, --open-timeout */
-	/* TLS (--cert, --key, --ca, --server-name, --require-client-cert) joins
-	 * here with tls+tcp://: it fills a struct ipc_tls that opt.tls points to. */
+	struct ipc_tls tls;        /* --cert, --key, --ca, --server-name,
+	                              --require-client-cert, --tls1.2; opt.tls
+	                              points here only when one of them is given */
+	int          tls_set;      /* one of the TLS options was given */
+	int          is_tls;       /* the URI is tls+tcp:// */
 };
 
 struct cat_stats {
@@ -91,6 +94,7 @@ int  loop_serve(struct cat *c, ipc_listener *l, struct cat_peer *first,
                 const char *uri);
 void loop_stats(const struct cat *c);
 int  cat_fail(const char *what, int rc);        /* prints one line, returns CAT_ERROR */
+void loop_peer_cert(const struct cat *c, const ipc_channel *ch);  /* --print-addr, TLS */
 
 /* ipcat-pipe.c: --pipe CMD, a child with a framed channel on its stdin/stdout. */
 int  pipe_spawn(struct cat *c, char **argv, struct cat_peer *p, pid_t *child);
