@@ -156,25 +156,46 @@ ipc__shm_page(void)
 }
 
 /* Map the segment with a PROT_NONE guard page after it: an access past the
- * end faults instead of reading whatever was mapped there. Page tables are
- * filled now, so no page fault comes in the middle of a message. */
+ * end faults instead of reading whatever was mapped there. Each ring is
+ * mapped twice, back to back (the "mirror"), so that any record of up to
+ * the ring's size starting inside the ring is one contiguous range of
+ * memory: a loan (loan.c) hands that range out as it is. The mirror needs
+ * the header and the capacity to be whole pages; elsewhere each ring is
+ * mapped once and loans answer -EOPNOTSUPP. Page tables are filled now, so
+ * no page fault comes in the middle of a message. */
 static int
-shm_map(struct shm_priv *p, size_t total)
+shm_map(struct shm_priv *p, size_t total, uint64_t cap)
 {
 	size_t guard = ipc__shm_page();
-	void *at = mmap(NULL, total + guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int mirror = SHM_HDR % guard == 0 && cap % guard == 0;
+	size_t span = mirror ? SHM_HDR + 4 * (size_t)cap : total;
+	const int prot = PROT_READ | PROT_WRITE, fl = MAP_SHARED | MAP_FIXED | MAP_POPULATE;
+	unsigned char *at = mmap(NULL, span + guard, PROT_NONE,
+	                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int r, k, rc = 0;
 
 	if (at == MAP_FAILED)
 		return -errno;
-	if (mmap(at, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-	         p->fd, 0) == MAP_FAILED) {
-		int rc = -errno;
-
-		munmap(at, total + guard);
+	if (!mirror) {
+		if (mmap(at, total, prot, fl, p->fd, 0) == MAP_FAILED)
+			rc = -errno;
+	} else if (mmap(at, SHM_HDR, prot, fl, p->fd, 0) == MAP_FAILED) {
+		rc = -errno;
+	} else {
+		for (r = 0; r < 2 && !rc; r++)
+			for (k = 0; k < 2 && !rc; k++)
+				if (mmap(at + SHM_HDR + (size_t)(2 * r + k) * cap, (size_t)cap, prot,
+				         fl, p->fd, (off_t)(SHM_HDR + (uint64_t)r * cap)) == MAP_FAILED)
+					rc = -errno;
+	}
+	if (rc < 0) {
+		munmap(at, span + guard);
 		return rc;
 	}
-	p->seg = at;
-	p->size = total;
+	p->seg = (struct shm_seg *)(void *)at;
+	p->size = span;
+	p->stride = mirror ? 2 * cap : cap;
+	p->mirrored = mirror;
 	return 0;
 }
 
@@ -214,7 +235,7 @@ ipc__shm_create(ipc_channel *ch, const ipc_options *opt)
 		return -errno;
 	if ((rc = posix_fallocate(p->fd, 0, (off_t)total)) != 0)
 		return -rc;
-	if ((rc = shm_map(p, total)) < 0)
+	if ((rc = shm_map(p, total, cap)) < 0)
 		return rc;
 	p->cap = cap;
 	p->mask = cap - 1;
@@ -303,7 +324,7 @@ ipc__shm_attach(ipc_channel *ch, const ipc_options *opt)
 	munmap(hdr, SHM_HDR);
 	if (fstat(p->fd, &st) < 0 || !shm_meta_ok(&m, (uint64_t)st.st_size))
 		return -EPROTO;
-	if ((rc = shm_map(p, (size_t)m.total)) < 0)
+	if ((rc = shm_map(p, (size_t)m.total, m.capacity)) < 0)
 		return rc;
 	p->cap = m.capacity;
 	p->mask = m.capacity - 1;

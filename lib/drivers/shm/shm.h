@@ -100,8 +100,10 @@ struct shm_priv {
 	int              pidfd[SHM_NSLOTS];  /* watched peer processes, by slot */
 	uint32_t         pidof[SHM_NSLOTS];
 	struct shm_seg  *seg;
-	size_t           size;       /* mapping length */
+	size_t           size;       /* mapping length (without the guard page) */
 	uint64_t         cap, mask;  /* our own copies, never re-read */
+	uint64_t         stride;     /* ring r's data: SHM_HDR + r * stride */
+	int              mirrored;   /* each ring mapped twice (segment.c) */
 	uint64_t         max_msg;    /* largest message we accept (published) */
 	uint64_t         peer_max;   /* smallest limit among the peer's receivers */
 	uint32_t         peer_max_at;  /* meta.attaches when peer_max was computed */
@@ -151,7 +153,7 @@ shm_relax(void)
 static inline unsigned char *
 shm_data(const struct shm_priv *p, int r)
 {
-	return (unsigned char *)p->seg + SHM_HDR + (size_t)r * p->cap;
+	return (unsigned char *)p->seg + SHM_HDR + (size_t)r * p->stride;
 }
 
 static inline int
