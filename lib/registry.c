@@ -149,6 +149,10 @@ ipc_register_driver(const struct ipc_driver *drv)
 		return -EINVAL;
 	if (d.listen && (!d.accept || !d.listener_close))
 		return -EINVAL;
+	/* a loan that could be taken but not given back */
+	if (!d.send_reserve != !d.send_commit || !d.send_reserve != !d.send_abort ||
+	    !d.recv_peek != !d.recv_release)
+		return -EINVAL;
 	pthread_mutex_lock(&lock);
 	if (find_locked(d.scheme, strlen(d.scheme)))
 		rc = -EEXIST;

@@ -137,6 +137,38 @@ ssize_t ipc_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int 
  */
 ssize_t ipc_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
 
+/**
+ * Zero-copy loans, shm only (-EOPNOTSUPP elsewhere): a message built in and
+ * read from the ring itself. A handle holds at most one send loan and one
+ * receive loan at a time. While a send loan is out, later messages of every
+ * sender wait behind it (in order, as behind a slow send); while a receive
+ * loan is out, its record and the ring space after it stay taken. A process
+ * that dies holding a loan loses only that message. Since 0.2; see
+ * ipc_send_reserve(3).
+ *
+ * Reserve room for one message of @p len bytes and set *buf to it (*buf is
+ * untouched on error). Blocks, as ipc_send(), until the room is there.
+ * @return @p len; -EBUSY (a send loan is out), -EMSGSIZE (above the peer's
+ *         max_msg), -EOPNOTSUPP, errors as ipc_send().
+ */
+ssize_t ipc_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms);
+/** Send the reserved message: its first @p len bytes (len <= reserved).
+ *  Never blocks. @return 0; -EINVAL (@p buf is not the loan's, @p len too
+ *  long: the loan stays out), IPC_EOF (ipc_shutdown: the loan stays out
+ *  until abort or close), -EBADF, -EOPNOTSUPP. */
+int     ipc_send_commit(ipc_channel *ch, void *buf, size_t len);
+/** Give the reserved room back unsent (works after ipc_shutdown() too).
+ *  @return 0; -EINVAL, -EBADF, -EOPNOTSUPP. */
+int     ipc_send_abort(ipc_channel *ch, void *buf);
+/** Take the next message as a read-only loan: *buf points at its bytes in
+ *  the ring until ipc_recv_release(). Blocks as ipc_recv().
+ *  @return the message's length; -EBUSY (a receive loan is out),
+ *  -EOPNOTSUPP, errors as ipc_recv(). */
+ssize_t ipc_recv_peek(ipc_channel *ch, const void **buf, int timeout_ms);
+/** Give a received loan back (works after ipc_shutdown() too); the message
+ *  is not delivered again. @return 0; -EINVAL, -EBADF, -EOPNOTSUPP. */
+int     ipc_recv_release(ipc_channel *ch, const void *buf);
+
 /** Close @p ch and free it, always; NULL is a no-op. Only the opening process
  *  unlinks what it created. A message committed but not yet fully written
  *  gets up to 1 s to go out. @return 0; -ETIMEDOUT / -EPIPE / -ECONNRESET when

@@ -95,6 +95,22 @@ struct ipc_driver {
 	ssize_t (*send_batch)(ipc_channel *ch, const struct iovec *msgs, size_t n,
 	                      int timeout_ms);
 	ssize_t (*recv_batch)(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms);
+
+	/* Zero-copy loans (0.2), as ipc_send_reserve(3) describes them. NULL:
+	 * -EOPNOTSUPP. A driver has both calls of a direction's pair or neither
+	 * (send_reserve with send_commit and send_abort; recv_peek with
+	 * recv_release). The core has checked the arguments, the direction,
+	 * ipc_shutdown() (for reserve, commit and peek: abort and release work
+	 * after it), that the channel is not IPC_RAW, and the channel's own
+	 * max_msg for send_reserve. The driver answers -EBUSY for a second loan
+	 * of a direction, -EINVAL for a pointer it did not lend or a commit
+	 * longer than the reservation, and gives back loans still out in
+	 * close(). */
+	ssize_t (*send_reserve)(ipc_channel *ch, void **buf, size_t len, int timeout_ms);
+	int     (*send_commit)(ipc_channel *ch, void *buf, size_t len);
+	int     (*send_abort)(ipc_channel *ch, void *buf);
+	ssize_t (*recv_peek)(ipc_channel *ch, const void **buf, int timeout_ms);
+	int     (*recv_release)(ipc_channel *ch, const void *buf);
 };
 
 /**

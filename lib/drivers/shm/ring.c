@@ -306,7 +306,7 @@ ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long de
 	struct shm_ring *r = &p->seg->ring[ri];
 	unsigned char *ring = shm_data(p, ri);
 	uint64_t pos, need;
-	int len, rc;
+	int len, rc, loaned;
 
 	/* Cheap look without the lock: nothing there at all. */
 	if (!reap) {
@@ -334,8 +334,13 @@ ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long de
 	}
 	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_DATA])
 		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu[EC_DATA], __ATOMIC_RELAXED);
-	/* The claim is visible before the read position moves past it. */
-	__atomic_store_n(&p->seg->claim[p->slot], shm_claim_word(pos, ri), __ATOMIC_RELAXED);
+	/* The claim is visible before the read position moves past it. A
+	 * receive loan's claim (loan.c) lies below this record and covers it
+	 * too: the slot's one claim word is left to the loan. */
+	loaned = __atomic_load_n(&p->loan[EC_DATA].state, __ATOMIC_RELAXED) == LOAN_OUT;
+	if (!loaned)
+		__atomic_store_n(&p->seg->claim[p->slot], shm_claim_word(pos, ri),
+		                 __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
 	shm_unlock(&r->clock);
 	if (ipc__crash_at("shm-recv-claimed"))
@@ -356,7 +361,8 @@ ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long de
 #endif
 	/* Release: our reads of the record are done before a sender that sees
 	 * the claim gone may overwrite it. */
-	__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
+	if (!loaned)
+		__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
 	ipc__shm_notify(p, ri, EC_SPACE);
 	p->done[EC_DATA]++;
 	return len;
@@ -393,4 +399,36 @@ ipc__shm_peer_limit(struct shm_priv *p, int exact)
 	p->peer_max_at = at;
 	p->peer_max_ok = 1;
 	return lim;
+}
+
+/* For loan.c, which takes the same steps as the copying calls. */
+int
+ipc__shm_lock(ipc_channel *ch, uint32_t *lk, long long deadline)
+{
+	return shm_lock(ch, lk, deadline);
+}
+
+void
+ipc__shm_unlock(uint32_t *lk)
+{
+	shm_unlock(lk);
+}
+
+int
+ipc__shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap)
+{
+	return shm_reclaim(p, ri, tail, reap);
+}
+
+int
+ipc__shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *pos,
+              uint64_t *needp, int reap)
+{
+	return shm_next(p, r, ring, pos, needp, reap);
+}
+
+uint64_t
+ipc__shm_claim_word(uint64_t pos, int ri)
+{
+	return shm_claim_word(pos, ri);
 }

@@ -190,8 +190,10 @@ shm_close(ipc_channel *ch)
 	/* The slot belongs to the process that claimed it: the opener, or a
 	 * forked child (see shm_fork_prepare() in slot.c). A child that could
 	 * not get one has none (slot -1). */
-	if (p->seg && p->slot >= 0 && p->slot_pid == getpid())
+	if (p->seg && p->slot >= 0 && p->slot_pid == getpid()) {
+		ipc__shm_loans_close(p);    /* before the slot's tag and claim go */
 		ipc__shm_release_slot(p);
+	}
 	if (p->created && own && p->fd >= 0 && ipc__shm_same_object(p->name, p->fd))
 		shm_unlink(p->name);
 	if (p->seg)
@@ -222,4 +224,9 @@ const struct ipc_driver ipc__drv_shm = {
 	.poll      = ipc__shm_poll,
 	.shutdown  = shm_shutdown,
 	.close     = shm_close,
+	.send_reserve = ipc__shm_send_reserve,
+	.send_commit  = ipc__shm_send_commit,
+	.send_abort   = ipc__shm_send_abort,
+	.recv_peek    = ipc__shm_recv_peek,
+	.recv_release = ipc__shm_recv_release,
 };

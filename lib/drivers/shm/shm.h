@@ -29,6 +29,17 @@ enum { SIDE_A = 1, SIDE_B = 2 };
 enum { R_WRITING = 1, R_COMMITTED, R_ABANDONED = 5 };
 enum { EC_DATA = 0, EC_SPACE = 1 };
 
+/* A loan's state (loan.c), changed only by compare-and-swap: two threads
+ * racing for one find it taken (-EBUSY), never both win. */
+enum { LOAN_FREE = 0, LOAN_BUSY, LOAN_OUT };
+
+struct shm_loan {
+	int            state;   /* LOAN_*; the rest is valid while LOAN_OUT */
+	uint64_t       pos;     /* the record's position in its ring */
+	size_t         len;     /* reserved (send) or message (receive) length */
+	unsigned char *buf;     /* what the caller was given */
+};
+
 #define SHM_BLOCKED    (-EINPROGRESS)   /* internal: the call would wait */
 #define SHM_WOKEN      1
 #define SHM_TIMEDOUT   2
@@ -136,6 +147,9 @@ struct shm_priv {
 	int64_t          wait_ns;    /* longest sleep; SHM_WAIT_NS */
 	int              peer_gone;  /* its answer */
 	uint32_t         live_departs; /* meta.departs when it was given */
+	/* By direction, as spin[]: EC_DATA the receive loan, EC_SPACE the
+	 * send loan (loan.c). */
+	struct shm_loan  loan[2];
 };
 
 /* --- small helpers every file uses --- */
@@ -235,6 +249,21 @@ uint64_t ipc__shm_free_limit(struct shm_priv *p, int ri, uint64_t h, uint64_t rp
 ssize_t ipc__shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, int reap);
 ssize_t ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadline, int reap);
 uint64_t ipc__shm_peer_limit(struct shm_priv *p, int exact);
+/* ring.c, for loan.c: the copying calls' own steps */
+int ipc__shm_lock(ipc_channel *ch, uint32_t *lk, long long deadline);
+void ipc__shm_unlock(uint32_t *lk);
+int ipc__shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap);
+int ipc__shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *pos,
+                  uint64_t *needp, int reap);
+uint64_t ipc__shm_claim_word(uint64_t pos, int ri);
+
+/* loan.c: zero-copy loans, the driver's ops */
+ssize_t ipc__shm_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms);
+int ipc__shm_send_commit(ipc_channel *ch, void *buf, size_t len);
+int ipc__shm_send_abort(ipc_channel *ch, void *buf);
+ssize_t ipc__shm_recv_peek(ipc_channel *ch, const void **buf, int timeout_ms);
+int ipc__shm_recv_release(ipc_channel *ch, const void *buf);
+void ipc__shm_loans_close(struct shm_priv *p);
 
 /* wait.c: eventcounts and the wait policy */
 void ipc__shm_notify(struct shm_priv *p, int r, int which);

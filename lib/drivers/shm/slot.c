@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -299,6 +300,8 @@ shm_fork_child(void)
 	struct shm_priv *p;
 
 	for (p = shm_list; p; p = p->next) {
+		/* The parent's loans stay the parent's. */
+		memset(p->loan, 0, sizeof(p->loan));
 		if (p->child_fd < 0) {
 			/* No slot for us (all taken, or no /proc): sharing the
 			 * parent's would share its liveness and its claim word.
