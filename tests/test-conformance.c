@@ -1282,6 +1282,42 @@ START_TEST(conf_batch_raw_refused)
 }
 END_TEST
 
+/* Zero-copy loans: shm lends ring records (its own suite, test-loan, has
+ * the rest); every other transport answers -EOPNOTSUPP to all five calls
+ * and its channel goes on working. */
+START_TEST(conf_loans)
+{
+	ipc_channel *tx, *rx;
+	const void *rbuf = NULL;
+	void *wbuf = NULL;
+	char buf[16], c = 0;
+
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	if (strcmp(scheme, "shm") == 0) {
+		ck_assert_int_eq(ipc_send_reserve(tx, &wbuf, 5, 1000), 5);
+		memcpy(wbuf, "loan!", 5);
+		ck_assert_int_eq(ipc_send_commit(tx, wbuf, 5), 0);
+		ck_assert_int_eq(ipc_send(tx, "copy", 4, 1000), 4);
+		ck_assert_int_eq(ipc_recv_peek(rx, &rbuf, 1000), 5);
+		ck_assert_mem_eq(rbuf, "loan!", 5);
+		ck_assert_int_eq(ipc_recv_release(rx, rbuf), 0);
+		ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 4);
+	} else {
+		ck_assert_int_eq(ipc_send_reserve(tx, &wbuf, 5, 1000), -EOPNOTSUPP);
+		ck_assert_ptr_null(wbuf);
+		ck_assert_int_eq(ipc_send_commit(tx, &c, 0), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_send_abort(tx, &c), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_recv_peek(rx, &rbuf, 0), -EOPNOTSUPP);
+		ck_assert_ptr_null(rbuf);
+		ck_assert_int_eq(ipc_recv_release(rx, &c), -EOPNOTSUPP);
+		ck_assert_int_eq(ipc_send(tx, "copy", 4, 1000), 4);
+		ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 1000), 4);
+	}
+	ck_assert_mem_eq(buf, "copy", 4);
+	test_unpair(tx, rx);
+}
+END_TEST
+
 /* hooks: the cases that need the library's test hooks, run on their own so
  * that a build without them reports a skip, not a pass. */
 static Suite *
@@ -1322,6 +1358,7 @@ conformance_suite(int hooks)
 	tcase_add_test(tc, conf_batch_full_and_deadline);
 	tcase_add_test(tc, conf_batch_eintr_storm);
 	tcase_add_test(tc, conf_batch_raw_refused);
+	tcase_add_test(tc, conf_loans);
 	return s;
 }
 
