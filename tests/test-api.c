@@ -244,6 +244,21 @@ START_TEST(api_driver_abi_versions)
 }
 END_TEST
 
+/* Loan ops without their give-back halves: never called, only refused. */
+static ssize_t
+lone_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms)
+{
+	(void)ch, (void)buf, (void)len, (void)timeout_ms;
+	return -ENOSYS;
+}
+
+static ssize_t
+lone_peek(ipc_channel *ch, const void **buf, int timeout_ms)
+{
+	(void)ch, (void)buf, (void)timeout_ms;
+	return -ENOSYS;
+}
+
 START_TEST(api_user_driver)
 {
 	struct ipc_driver bad = test_seqpacket_driver;
@@ -265,6 +280,13 @@ START_TEST(api_user_driver)
 	ck_assert_int_eq(ipc_register_driver(&bad), -EEXIST);
 	bad = test_seqpacket_driver;
 	bad.size = offsetof(struct ipc_driver, listener_close);   /* shorter than 0.2's */
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
+	/* a loan that could be taken but never given back */
+	bad = test_seqpacket_driver;
+	bad.send_reserve = lone_reserve;
+	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
+	bad = test_seqpacket_driver;
+	bad.recv_peek = lone_peek;
 	ck_assert_int_eq(ipc_register_driver(&bad), -EINVAL);
 	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), 0);
 	ck_assert_int_eq(ipc_register_driver(&test_seqpacket_driver), -EEXIST);
