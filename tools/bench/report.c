@@ -287,14 +287,24 @@ print_table(void)
 	print_vs("shm/libipc 64 B msgs/s / busy-poll floor", "shm", "libipc", 64,
 	         "shm", "raw-spin", 64, 0);
 	for (k = 2; k < NSIZES; k++) {
-		double m = med_mbs("shm", "libipc", bench_sizes[k]);
+		static const char *const shm_impl[] = { "libipc", "copy+sum", "loan" };
 		char sz[32];
+		size_t j;
 
 		fmt_size(sz, sizeof(sz), bench_sizes[k]);
-		if (m > 0 && B.memcpy_mbs[k - 2] > 0)
-			printf("  shm/libipc %s stream = %.0f%% of memcpy bandwidth (medians)\n", sz,
-			       100 * m / B.memcpy_mbs[k - 2]);
+		for (j = 0; j < sizeof(shm_impl) / sizeof(shm_impl[0]); j++) {
+			double m = med_mbs("shm", shm_impl[j], bench_sizes[k]);
+
+			if (m > 0 && B.memcpy_mbs[k - 2] > 0)
+				printf("  shm/%s %s stream = %.0f%% of memcpy bandwidth (medians)\n",
+				       shm_impl[j], sz, 100 * m / B.memcpy_mbs[k - 2]);
+		}
 	}
+	/* zero-copy loans against the copying calls, both checksumming */
+	print_vs("shm/loan 64 B msgs/s / copying (copy+sum)", "shm", "loan", 64, "shm",
+	         "copy+sum", 64, 0);
+	print_vs("shm/loan 1 MiB MB/s / copying (copy+sum)", "shm", "loan", 1u << 20, "shm",
+	         "copy+sum", 1u << 20, 0);
 	{
 		static const char *const tr[] = { "pipe", "tcp", "unix", "shm" };
 		static const char *const bn[] = { "16", "64", "256" };

@@ -1,6 +1,7 @@
 /* ipc-bench rows: libipc itself, one row per transport, against the raw row
  * of the same mechanism (rows-raw.c). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,87 @@ shm_lib_attach(struct run *r, int child, struct ep *e)
 	return 0;
 }
 
+/* --- shm: the receiver reads every byte it is given (a checksum), from its
+ * own copy (copy+sum) or in the ring (loan); the loan sender builds each
+ * message in the ring (the same bytes the copying sender copies in). --- */
+
+static volatile uint64_t sum_sink;   /* keeps the checksums alive */
+
+static uint64_t
+checksum(const unsigned char *p, size_t len)
+{
+	uint64_t s = 0, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		s += w;
+	}
+	for (; i < len; i++)
+		s += p[i];
+	return s;
+}
+
+static ssize_t
+lib_recv_sum(struct ep *e, void *buf, size_t cap)
+{
+	ssize_t r = ipc_recv(e->rx, buf, cap, -1);
+
+	if (r > 0)
+		sum_sink += checksum(buf, (size_t)r);
+	return r;
+}
+
+/* The message stays in the ring: nothing is copied into @p buf. */
+static ssize_t
+loan_recv_sum(struct ep *e, void *buf, size_t cap)
+{
+	const void *p;
+	ssize_t r = ipc_recv_peek(e->rx, &p, -1);
+	int rc;
+
+	(void)buf;
+	if (r < 0)
+		return r;
+	if ((size_t)r > cap) {
+		ipc_recv_release(e->rx, p);
+		return -EMSGSIZE;
+	}
+	sum_sink += checksum(p, (size_t)r);
+	return (rc = ipc_recv_release(e->rx, p)) < 0 ? rc : r;
+}
+
+static int
+loan_send(struct ep *e, const void *buf, size_t len)
+{
+	void *p;
+	ssize_t r = ipc_send_reserve(e->tx, &p, len, -1);
+
+	if (r < 0)
+		return (int)r;
+	if (len)
+		memcpy(p, buf, len);
+	return ipc_send_commit(e->tx, p, len);
+}
+
+/* The parent receives the streams, the child sends them (and receives the
+ * harness's commands, which must be copied out). */
+static const struct ep_ops sum_rx_ops = { lib_send, lib_recv_sum, lib_close, NULL };
+static const struct ep_ops loan_rx_ops = { lib_send, loan_recv_sum, lib_close, NULL };
+static const struct ep_ops loan_tx_ops = { loan_send, lib_recv, lib_close, NULL };
+
+static int
+shm_sum_attach(struct run *r, int child, struct ep *e)
+{
+	int rc = shm_lib_attach(r, child, e);
+	int loan = strcmp(r->im->impl, "loan") == 0;
+
+	if (child)
+		e->ops = loan ? &loan_tx_ops : &bench_lib_ops;
+	else
+		e->ops = loan ? &loan_rx_ops : &sum_rx_ops;
+	return rc;
+}
 
 /* ------------------------------------------------------------ the rows */
 
@@ -314,6 +396,10 @@ const struct impl bench_rows_libipc[] = {
 	BATCH_ROWS("pipe", pipe_lib_prepare, pipe_lib_attach, no_cleanup),
 	BATCH_ROWS("tcp", tcp_lib_prepare, sock_lib_attach, sock_lib_cleanup),
 	BATCH_ROWS("unix", unix_lib_prepare, sock_lib_attach, sock_lib_cleanup),
+	{ "shm", "copy+sum", "libipc", shm_lib_prepare, shm_sum_attach, no_cleanup,
+	  "ipc_send / ipc_recv, the receiver checksums every byte; one-way", 0 },
+	{ "shm", "loan", "copy+sum", shm_lib_prepare, shm_sum_attach, no_cleanup,
+	  "ipc_send_reserve + commit, ipc_recv_peek + checksum in place + release; one-way", 0 },
 	{ "shm", "batch16", "libipc", shm_lib_prepare, shm_lib_attach, no_cleanup,
 	  "ipc_send_batch of 16, ipc_recv_batch; against unbatched libipc", 16 },
 	{ "shm", "batch64", "libipc", shm_lib_prepare, shm_lib_attach, no_cleanup,
