@@ -504,6 +504,7 @@ START_TEST(loan_hostile_peer)
 		seg = seg_map(loan_uri(tag), &len);
 		ring1 = seg + SEG_DATA(1, CAP);
 		ck_assert_int_eq(ipc_send(b, "hello", 5, 1000), 5);
+		ck_assert_int_eq(ipc_send_reserve(a, &wbuf, 8, 1000), 8);
 		if (i < sizeof(lens) / sizeof(lens[0]))
 			poke32(ring1 + 4, lens[i]);
 		else
@@ -512,6 +513,8 @@ START_TEST(loan_hostile_peer)
 		ck_assert_int_eq(ipc_recv_peek(a, &rbuf, 200), -EPROTO);
 		ck_assert_ptr_null(rbuf);
 		ck_assert_int_eq(ipc_recv_peek(a, &rbuf, 0), -EPROTO);     /* sticky */
+		ck_assert_int_eq(ipc_send_commit(a, wbuf, 8), -EPROTO);   /* given back */
+		ck_assert_int_eq(ipc_send_abort(a, wbuf), -EINVAL);
 		ck_assert_int_eq(ipc_send_reserve(a, &wbuf, 1, 0), -EPROTO);
 		munmap(seg, len);
 		test_unpair(a, b);

@@ -152,6 +152,17 @@ ipc__shm_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms)
 	return n;
 }
 
+/* The record is abandoned as a dead writer's would be: never delivered.
+ * Receivers waiting behind it are woken to step over it. */
+static void
+loan_abandon(struct shm_priv *p, struct shm_loan *l)
+{
+	int ri = shm_txring(p);
+
+	__atomic_store_n(shm_rstate(p, shm_data(p, ri), l->pos), R_ABANDONED, __ATOMIC_RELEASE);
+	ipc__shm_notify(p, ri, EC_DATA);
+}
+
 /* The record's length is the committed one; what is left of the reserved
  * space becomes an ABANDONED filler record, which receivers step over. */
 int
@@ -170,6 +181,11 @@ ipc__shm_send_commit(ipc_channel *ch, void *buf, size_t len)
 		loan_put(l, LOAN_OUT);
 		return -EINVAL;
 	}
+	if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0) {
+		loan_abandon(p, l);     /* nobody can receive it: given back */
+		loan_put(l, LOAN_FREE);
+		return rc;
+	}
 	need = shm_need(l->len);
 	keep = shm_need(len);
 	if (keep < need) {
@@ -185,17 +201,6 @@ ipc__shm_send_commit(ipc_channel *ch, void *buf, size_t len)
 	ipc__shm_notify(p, ri, EC_DATA);
 	p->done[EC_SPACE]++;
 	return 0;
-}
-
-/* The record is abandoned as a dead writer's would be: never delivered.
- * Receivers waiting behind it are woken to step over it. */
-static void
-loan_abandon(struct shm_priv *p, struct shm_loan *l)
-{
-	int ri = shm_txring(p);
-
-	__atomic_store_n(shm_rstate(p, shm_data(p, ri), l->pos), R_ABANDONED, __ATOMIC_RELEASE);
-	ipc__shm_notify(p, ri, EC_DATA);
 }
 
 int
