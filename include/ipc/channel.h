@@ -155,7 +155,8 @@ ssize_t ipc_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms
 /** Send the reserved message: its first @p len bytes (len <= reserved).
  *  Never blocks. @return 0; -EINVAL (@p buf is not the loan's, @p len too
  *  long: the loan stays out), IPC_EOF (ipc_shutdown: the loan stays out
- *  until abort or close), -EBADF, -EOPNOTSUPP. */
+ *  until abort or close), -EPROTO (a broken segment: the loan is given
+ *  back unsent), -EBADF, -EOPNOTSUPP. */
 int     ipc_send_commit(ipc_channel *ch, void *buf, size_t len);
 /** Give the reserved room back unsent (works after ipc_shutdown() too).
  *  @return 0; -EINVAL, -EBADF, -EOPNOTSUPP. */
