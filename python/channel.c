@@ -32,6 +32,7 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	self->fd = -1;
 	self->fd_gen = 0;
 	self->weakrefs = NULL;
+	self->loan[0] = self->loan[1] = NULL;
 	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
 	self->name = name;
@@ -363,6 +364,12 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0)
 		return NULL;
 	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0) {
+		ipcpy_lock_release(&self->send_lock);
+		return NULL;
+	}
+	/* No view of a loan's ring memory may outlive the mapping. */
+	if (self->ch && ipcpy_loans_detach(self) < 0) {
+		ipcpy_lock_release(&self->recv_lock);
 		ipcpy_lock_release(&self->send_lock);
 		return NULL;
 	}
@@ -738,6 +745,14 @@ static PyMethodDef channel_methods[] = {
 	  "send_batch(messages, timeout=None) -> int\n\nSend each bytes-like object as one message; how many went." },
 	{ "recv_batch", (PyCFunction)(void (*)(void))channel_recv_batch, METH_VARARGS | METH_KEYWORDS,
 	  "recv_batch(n, timeout=None, *, max_size=65536) -> list\n\nUp to n messages, waiting only for the first." },
+	{ "send_loan", (PyCFunction)(void (*)(void))ipcpy_channel_send_loan,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "send_loan(size, timeout=None) -> Loan\n\nReserve room for one message in the ring (shm): "
+	  "`with ch.send_loan(n) as mv:` fills a writable memoryview, committed on exit." },
+	{ "recv_loan", (PyCFunction)(void (*)(void))ipcpy_channel_recv_loan,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "recv_loan(timeout=None) -> Loan\n\nThe next message where it lies in the ring (shm): "
+	  "`with ch.recv_loan() as mv:` reads a read-only memoryview, released on exit." },
 	{ "peer_cert", (PyCFunction)channel_peer_cert, METH_NOARGS,
 	  "peer_cert() -> (subject, sha256) or None\n\nThe TLS peer's certificate (tls+tcp://)." },
 	{ "recv_into", (PyCFunction)(void (*)(void))channel_recv_into, METH_FASTCALL | METH_KEYWORDS,

@@ -393,6 +393,8 @@ PyInit__ipc(void)
 	Py_INCREF(&ipcpy_SigInfoType);
 	if (PyModule_AddObject(m, "SigInfo", (PyObject *)&ipcpy_SigInfoType) < 0)
 		goto fail;
+	if (ipcpy_loan_ready(m) < 0)
+		goto fail;
 	ipcpy_fork_hooks();
 	if (find_main_thread() < 0)
 		goto fail;

@@ -76,7 +76,15 @@ typedef struct {
 	unsigned          fd_gen;   /* the fork generation it was asked in */
 	PyObject         *name;     /* the URI or "pipe", for repr */
 	PyObject         *weakrefs;
+	PyObject         *loan[2];  /* ipc.Loan out: send, receive (borrowed: the
+	                               loan holds the channel and clears these) */
 } ipcpy_Channel;
+
+/* loan.c: zero-copy loans on shm */
+PyObject *ipcpy_channel_send_loan(ipcpy_Channel *self, PyObject *args, PyObject *kw);
+PyObject *ipcpy_channel_recv_loan(ipcpy_Channel *self, PyObject *args, PyObject *kw);
+int ipcpy_loans_detach(ipcpy_Channel *c);   /* before close: -1, BufferError */
+int ipcpy_loan_ready(PyObject *m);
 
 typedef struct {
 	PyObject_HEAD

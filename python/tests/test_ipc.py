@@ -963,5 +963,82 @@ class TestTLS(Base):
             pass
 
 
+class TestLoans(Base):
+    """Zero-copy loans on shm: memoryviews over the ring itself."""
+
+    def pair(self, tag):
+        name = "shm:" + shm_name(tag)
+        a = ipc.open(name, ipc.SEND | ipc.RECV | ipc.CREATE, capacity=4096)
+        b = ipc.open(name, ipc.SEND | ipc.RECV)
+        return a, b
+
+    def test_send_and_recv_loans(self):
+        a, b = self.pair("loan")
+        with a, b:
+            for i in range(200):     # records straddle the ring's end
+                n = (i * 37) % 2048
+                payload = bytes((i + k) & 255 for k in range(n))
+                with b.send_loan(n) as mv:
+                    self.assertFalse(mv.readonly)
+                    self.assertEqual(len(mv), n)
+                    mv[:] = payload
+                with a.recv_loan(timeout=WAIT) as mv:
+                    self.assertTrue(mv.readonly)
+                    self.assertEqual(bytes(mv), payload)
+            # explicit commit of fewer bytes; the copying calls interoperate
+            loan = b.send_loan(10)
+            with loan as mv:
+                mv[:3] = b"abc"
+                loan.commit(3)
+            self.assertFalse(loan.out)
+            self.assertEqual(a.recv(timeout=WAIT), b"abc")
+            b.send(b"copied")
+            with a.recv_loan(timeout=WAIT) as mv:
+                self.assertEqual(bytes(mv), b"copied")
+
+    def test_abort_busy_and_views(self):
+        a, b = self.pair("loanerr")
+        with a, b:
+            with self.assertRaises(ZeroDivisionError):
+                with b.send_loan(5) as mv:
+                    mv[:] = b"never"
+                    1 / 0
+            b.send(b"next")
+            self.assertEqual(a.recv(timeout=WAIT), b"next")
+            loan = b.send_loan(4)
+            with self.assertRaises(OSError) as cm:
+                b.send_loan(4)
+            self.assertEqual(cm.exception.errno, errno.EBUSY)
+            mv = memoryview(loan)       # a view the loan did not hand out
+            with self.assertRaises(BufferError):
+                loan.abort()
+            with self.assertRaises(BufferError):
+                b.close()               # the ring's memory is still viewed
+            mv.release()
+            loan.abort()
+            with self.assertRaises(ValueError):
+                memoryview(loan)
+            with self.assertRaises(TimeoutError):
+                a.recv_loan(timeout=0.05)
+            # closing with loans out gives them back
+            b.send(b"held")
+            held = a.recv_loan(timeout=WAIT)
+            out = b.send_loan(8)
+            a.close()
+            b.close()
+            self.assertFalse(held.out)
+            self.assertFalse(out.out)
+
+    def test_other_transports(self):
+        r, w = ipc.pipe()
+        with r, w:
+            with self.assertRaises(OSError) as cm:
+                w.send_loan(1)
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+            with self.assertRaises(OSError) as cm:
+                r.recv_loan(timeout=0)
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
