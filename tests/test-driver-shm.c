@@ -1852,9 +1852,9 @@ fixed_check(const unsigned char *buf, size_t len)
  * not fit, the batch cut by room or by a deadline. */
 START_TEST(shm_batch_full_ring)
 {
-	static unsigned char data[40][100], got[8][128];
+	static unsigned char data[41][100], got[8][128];
 	ipc_options o = IPC_OPTIONS_INIT;
-	struct iovec m[40], v[8];
+	struct iovec m[41], v[8];
 	ipc_channel *a, *b;
 	uint32_t i, want;
 	size_t k;
@@ -1863,7 +1863,7 @@ START_TEST(shm_batch_full_ring)
 	o.capacity = 4096;
 	ck_assert_int_eq(ipc_open(&a, shm_uri("bfull"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
 	ck_assert_int_eq(ipc_open(&b, shm_uri("bfull"), IPC_SEND | IPC_RECV, NULL), 0);
-	for (i = 0; i < 40; i++) {
+	for (i = 0; i < 41; i++) {
 		fixed_make(data[i], i);
 		m[i] = (struct iovec){ data[i], 100 };
 	}
