@@ -15,8 +15,6 @@
  *        6 ipc_poll(timeout 0)   7 ipc_fd()
  *        8 close B and attach it again
  *        9 u16 n: send with timeout 1 + arg ms;  10 receive with timeout 1 + arg ms
- *        11 (1 + arg) x u16 n: ipc_send_batch of that many messages (timeout 0)
- *        12 (1 + arg) x u8 c: ipc_recv_batch into buffers of caps[c & 7] (timeout 0)
  *        others: receive into 4096 bytes (timeout 0)
  *
  * Until the first write into the segment, everything is checked against a
@@ -106,7 +104,7 @@ check_any(struct run *r, int s, ssize_t n, size_t cap, const char *call)
 	FZ_ASSERT(n >= -4096, "side %c %s: %zd is no return code", "AB"[s], call, n);
 	/* ipc_send refuses a length above max_msg before it asks the driver */
 	if (r->broken[s])
-		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && !strncmp(call, "ipc_send", 8)),
+		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && !strcmp(call, "ipc_send")),
 		          "side %c %s: %zd after -EPROTO", "AB"[s], call, n);
 	if (n == -EPROTO) {
 		FZ_ASSERT(r->scribbled, "side %c %s: -EPROTO from a segment nobody wrote",
@@ -186,85 +184,6 @@ do_recv(struct run *r, int s, size_t cap, int timeout)
 	n = ipc_recv(r->ch[s], buf, cap, timeout);
 	check_arrival(r, s, buf, n, cap, 0, timeout, "ipc_recv");
 	free(buf);
-}
-
-/* A batch of @p cnt messages: whole ones in order, up to the first above
- * max_msg (-EMSGSIZE when that is the first); how many fit is the ring's
- * business, so any count from 1 up to there, or -EAGAIN. */
-static void
-do_send_batch(struct run *r, int s, struct fz *f, unsigned cnt)
-{
-	struct iovec m[8];
-	unsigned seq[8], i, fit;
-	ssize_t n;
-
-	for (i = 0; i < cnt; i++) {
-		size_t len = fz_u16(f);
-
-		seq[i] = ++r->seq;
-		m[i] = (struct iovec){ malloc(len ? len : 1), len };
-		if (!m[i].iov_base)
-			fz_fail("out of memory");
-		fill(m[i].iov_base, len, seq[i]);
-	}
-	n = ipc_send_batch(r->ch[s], m, cnt, 0);
-	for (i = 0; i < cnt; i++)
-		free(m[i].iov_base);
-	check_any(r, s, n, cnt, "ipc_send_batch");
-	if (r->scribbled)
-		return;
-	for (fit = 0; fit < cnt && m[fit].iov_len <= r->max_msg; fit++)
-		;
-	if (!fit) {
-		FZ_ASSERT(n == -EMSGSIZE, "side %c: batch led by %zu bytes above max_msg %zu: %zd",
-		          "AB"[s], m[0].iov_len, r->max_msg, n);
-		return;
-	}
-	FZ_ASSERT(n == -EAGAIN || (n >= 1 && n <= (ssize_t)fit),
-	          "side %c: batch of %u (%u within max_msg): %zd (%s)", "AB"[s], cnt, fit, n,
-	          ipc_strerror((int)n));
-	for (i = 0; n > 0 && i < (unsigned)n; i++)
-		q_push(&r->q[s], m[i].iov_len, seq[i]);
-}
-
-/* Every message committed is there at once here: the batch takes exactly
- * the queued ones that fit their buffers, in order, stopping at the first
- * that does not (-EMSGSIZE when that is the first). */
-static void
-do_recv_batch(struct run *r, int s, struct fz *f, unsigned cnt)
-{
-	struct iovec v[8];
-	size_t cap[8];
-	unsigned i;
-	ssize_t n;
-
-	for (i = 0; i < cnt; i++) {
-		cap[i] = caps[fz_u8(f) & 7];
-		v[i] = (struct iovec){ malloc(cap[i] ? cap[i] : 1), cap[i] };   /* exact */
-		if (!v[i].iov_base)
-			fz_fail("out of memory");
-	}
-	n = ipc_recv_batch(r->ch[s], v, cnt, 0);
-	check_any(r, s, n, cnt, "ipc_recv_batch");
-	for (i = 0; n > 0 && i < (unsigned)n; i++)
-		FZ_ASSERT(v[i].iov_len <= cap[i], "side %c ipc_recv_batch: %zu bytes into %zu",
-		          "AB"[s], v[i].iov_len, cap[i]);
-	if (!r->scribbled) {
-		struct queue *q = &r->q[!s];
-		unsigned want = 0;
-
-		while (want < cnt && want < q->n && q->len[(q->head + want) % QMAX] <= cap[want])
-			want++;
-		if (n <= 0)     /* -EAGAIN / -EMSGSIZE, as the model says */
-			check_arrival(r, s, v[0].iov_base, n, cap[0], 0, 0, "ipc_recv_batch");
-		FZ_ASSERT(n <= 0 || n == (ssize_t)want, "side %c ipc_recv_batch: %zd, %u queued "
-		          "fit their buffers", "AB"[s], n, want);
-		for (i = 0; n > 0 && i < (unsigned)n; i++)
-			check_arrival(r, s, v[i].iov_base, (ssize_t)v[i].iov_len, cap[i], 0, 0,
-			              "ipc_recv_batch");
-	}
-	for (i = 0; i < cnt; i++)
-		free(v[i].iov_base);
 }
 
 static void
@@ -374,12 +293,6 @@ op(struct run *r, struct fz *f)
 		break;
 	case 10:
 		do_recv(r, (int)s, 65536, 1 + (int)arg);
-		break;
-	case 11:
-		do_send_batch(r, (int)s, f, 1 + arg);
-		break;
-	case 12:
-		do_recv_batch(r, (int)s, f, 1 + arg);
 		break;
 	default:
 		do_recv(r, (int)s, 4096, 0);

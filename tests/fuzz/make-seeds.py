@@ -280,8 +280,6 @@ def m_fd(side): return m_op(7, side)
 M_REATTACH = m_op(8, 0)
 def m_send_t(side, n, ms=1): return m_op(9, side, ms - 1) + be16(n)
 def m_recv_t(side, ms=1): return m_op(10, side, ms - 1)
-def m_sendb(side, lens): return m_op(11, side, len(lens) - 1) + b''.join(be16(n) for n in lens)
-def m_recvb(side, capidx): return m_op(12, side, len(capidx) - 1) + bytes(capidx)
 
 
 PING = m_send(A, 5) + m_recv(B, 6) + m_send(B, 7) + m_recv(A, 6)
@@ -325,17 +323,6 @@ seed('shm', 'scribble-meta-then-reattach', bytes([0]) + m_poke(16, 3, 12345) + M
 seed('shm', 'scribble-magic-then-reattach', bytes([CAP8K]) + m_poke(0, 2, 0) + M_REATTACH + m_send(A, 1))
 seed('shm', 'scribble-receiver-limit', bytes([0]) + m_field(6, 1) + m_send(A, 100) + m_recv(B, 6) +
      m_field(6, 0xffffffff) + m_send(A, 3000) + m_recv(B, 6))
-seed('shm', 'batch-mixed', bytes([0]) + m_sendb(A, [0, 5, 64, 0]) + m_send(A, 7) +
-     m_recvb(B, [6, 6, 2, 6, 6]) + m_recvb(B, [2, 6]) + m_recvb(B, [6] * 8) + m_recv(B, 6))
-seed('shm', 'batch-full-ring', bytes([0]) + m_sendb(A, [1000] * 5) + m_sendb(A, [1000] * 2) +
-     m_recvb(B, [5] * 2) + m_sendb(A, [1000] * 3) + m_recvb(B, [6] * 8) + m_recvb(B, [6] * 8))
-seed('shm', 'batch-above-max-msg', bytes([MAX_100]) + m_sendb(B, [100, 101, 1]) +
-     m_sendb(B, [101, 1]) + m_recvb(A, [6, 6, 6]))
-seed('shm', 'batch-scribble-second-record', bytes([0]) + m_sendb(A, [16] * 4) +
-     m_poke(4096 + 24 + 4, 2, 0x7fffffff) + m_recvb(B, [6] * 4) + m_recvb(B, [6] * 4) +
-     m_sendb(B, [1]))
-seed('shm', 'batch-scribble-tail', bytes([0]) + m_sendb(A, [8] * 3) + m_field(1, 13) +
-     m_sendb(A, [8] * 3) + m_recvb(B, [6] * 3))
 seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
      m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
 
