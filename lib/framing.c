@@ -817,6 +817,39 @@ recv_checked(ipc_channel *ch)
 	return rc;
 }
 
+/* Read a large body straight into @p buf, from *@p have bytes in to @p len.
+ * On a stream that can (TCP), each wait wakes once for the rest of the
+ * body, not once per segment. @return 0 when it is all in; -ECONNRESET
+ * when the stream ended first; else why it stopped (timeout, shutdown),
+ * with *@p have the bytes in so far. */
+static ssize_t
+read_body(ipc_channel *ch, void *buf, size_t *have_io, size_t len, long long deadline)
+{
+	struct ipc__framing *s = framing(ch);
+	void (*lowat)(struct ipc__bytes *, size_t) = s->io->ops->rcvlowat;
+	size_t have = *have_io;
+	ssize_t r = 0;
+
+	while (have < len) {
+		/* A short read drained the stream: wait before the next one
+		 * rather than ask and hear EAGAIN. */
+		if (s->rdrained)
+			s->rwaited = 1;
+		if (lowat)
+			lowat(s->io, len - have);
+		r = read_some(ch, (char *)buf + have, len - have, deadline);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	if (lowat)
+		lowat(s->io, 0);    /* ipc_fd() and ipc_poll() see every byte again */
+	*have_io = have;
+	if (have == len)
+		return 0;
+	return r == 0 || r == -ECONNRESET ? -ECONNRESET : r;
+}
+
 /* One framed message into @p buf. */
 static ssize_t
 recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
@@ -856,26 +889,22 @@ recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 	 * the read-ahead buffer (once: later calls go on from there). */
 	have -= IPC__FRAME_HDR;
 	memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, have);
-	while (have < (size_t)len) {
-		r = read_some(ch, (char *)buf + have, (size_t)len - have, deadline);
-		if (r > 0) {
-			have += (size_t)r;
-			continue;
-		}
-		if (r == 0 || r == -ECONNRESET) {
-			s->reof = 1;
-			return cut_off(s);
-		}
-		/* Timeout or shutdown: nothing is lost, the message stays queued. */
-		if ((rc = rbuf_reserve(s, IPC__FRAME_HDR + have)) < 0)
-			return s->recv_err = rc;
-		memcpy(s->rbuf + s->rpos + IPC__FRAME_HDR, buf, have);
-		s->rend = s->rpos + IPC__FRAME_HDR + have;
-		return r;
+	r = read_body(ch, buf, &have, (size_t)len, deadline);
+	if (r >= 0) {
+		s->rpos = s->rend = 0;
+		rbuf_settle(s);
+		return len;
 	}
-	s->rpos = s->rend = 0;
-	rbuf_settle(s);
-	return len;
+	if (r == -ECONNRESET) {
+		s->reof = 1;
+		return cut_off(s);
+	}
+	/* Timeout or shutdown: nothing is lost, the message stays queued. */
+	if ((rc = rbuf_reserve(s, IPC__FRAME_HDR + have)) < 0)
+		return s->recv_err = rc;
+	memcpy(s->rbuf + s->rpos + IPC__FRAME_HDR, buf, have);
+	s->rend = s->rpos + IPC__FRAME_HDR + have;
+	return r;
 }
 
 ssize_t

@@ -4,6 +4,7 @@
  * and FIFO descriptions are O_NONBLOCK, and a shared description we must not
  * change is polled before each call. Pipes never raise SIGPIPE in the host. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,7 +25,13 @@ struct fd_bytes {
 	uint8_t  rkind, wkind;      /* enum ipc__fdkind */
 	uint8_t  wpipe;             /* wfd is a pipe/FIFO: guard SIGPIPE */
 	uint8_t  rfifo;             /* rfd is a pipe/FIFO: read() == 0 needs a second look */
+	uint8_t  lowat_ok;          /* our own TCP socket: poll honours SO_RCVLOWAT */
+	int      lowat;             /* its SO_RCVLOWAT now (1 unless a body is awaited) */
 };
+
+/* Wake a reader at most once per this many bytes of a large body: the
+ * kernel grows the receive buffer to hold it (about twice as much). */
+#define LOWAT_MAX (1 << 20)
 
 /* Is @p fd ready for @p events right now? (shared blocking descriptions) */
 static int
@@ -169,6 +176,40 @@ ipc__fd_bytes_export(struct ipc__bytes *b, int fd)
 	((struct fd_bytes *)b)->xfd = fd;
 }
 
+/* One poll wake-up per large body instead of one per segment. Only TCP's
+ * poll honours SO_RCVLOWAT (AF_UNIX wakes for any byte), and only on a
+ * socket we opened: the value belongs to every process sharing it. Best
+ * effort: a refused setsockopt leaves the usual wake-ups. */
+static void
+fd_rcvlowat(struct ipc__bytes *b, size_t want)
+{
+	struct fd_bytes *f = (struct fd_bytes *)b;
+	int v = want == 0 ? 1 : want > LOWAT_MAX ? LOWAT_MAX : (int)want;
+
+	if (!f->lowat_ok || v == f->lowat)
+		return;
+	if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		f->lowat = v;
+}
+
+void
+ipc__fd_bytes_own_socket(struct ipc__bytes *b)
+{
+	struct fd_bytes *f = (struct fd_bytes *)b;
+	socklen_t len = sizeof(int);
+	int proto = 0, lowat = 0;
+
+	if (f->rfd < 0 || f->rkind != IPC__FD_SOCKET ||
+	    getsockopt(f->rfd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0 ||
+	    proto != IPPROTO_TCP)
+		return;
+	len = sizeof(int);
+	if (getsockopt(f->rfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) < 0 || lowat != 1)
+		return;
+	f->lowat = 1;
+	f->lowat_ok = 1;
+}
+
 static int
 fd_wait(struct ipc__bytes *b, short events, long long deadline)
 {
@@ -208,6 +249,7 @@ static const struct ipc__bytes_ops fd_ops = {
 	.wait    = fd_wait,
 	.fd      = fd_fd,
 	.pending = fd_pending,
+	.rcvlowat = fd_rcvlowat,
 	.close   = fd_close,
 };
 

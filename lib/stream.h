@@ -49,6 +49,12 @@ struct ipc__bytes_ops {
 	/* Bytes the stream holds already, which its descriptor does not show
 	 * (a TLS record decrypted ahead); 0 for plain descriptors. */
 	size_t  (*pending)(const struct ipc__bytes *b);
+	/* May be NULL. A large body is on its way: until called again, let
+	 * wait(POLLIN) wake only once @p want more bytes can be read (or at the
+	 * end of the stream, an error), as far as the stream can tell; 0 goes
+	 * back to waking for any byte. Descriptors polled from outside (ipc_fd)
+	 * must see 0 again before the call that set it returns. */
+	void    (*rcvlowat)(struct ipc__bytes *b, size_t want);
 	/* Close the descriptors and free @p b. In a process that did not open
 	 * the channel (after fork) it must only close descriptors: no
 	 * shutdown(2), no goodbye on the wire. */
@@ -78,6 +84,9 @@ int  ipc__fd_bytes_new(struct ipc__bytes **out, ipc_channel *ch, int rfd, int rk
 /* IPC_INHERIT: @p fd is the blocking description of the same pipe or socket
  * that ipc_fd() gives out (and polls); the stream closes it too. */
 void ipc__fd_bytes_export(struct ipc__bytes *b, int fd);
+/* The socket is our own (tcp, unix): wait(POLLIN) for a large body may move
+ * its SO_RCVLOWAT while a call waits, where the kernel honours it in poll. */
+void ipc__fd_bytes_own_socket(struct ipc__bytes *b);
 /* Free a stream that ipc__stream_init() refused, leaving its descriptors. */
 void ipc__fd_bytes_forget(struct ipc__bytes *b);
 
