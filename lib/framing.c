@@ -839,10 +839,11 @@ recv_checked(ipc_channel *ch)
 	return rc;
 }
 
-/* Read a large body straight into @p buf, from *@p have bytes in to @p len,
- * in one blocking system call where the stream and the deadline allow. @return 0 when it is all in; -ECONNRESET
- * when the stream ended first; else why it stopped (timeout, shutdown),
- * with *@p have the bytes in so far. */
+/* Read a large body straight into @p buf, from *@p have_io bytes in to
+ * @p len, with one blocking system call where the stream and the deadline
+ * allow. @return 0 when it is all in; -ECONNRESET when the stream ended
+ * first; else why it stopped (timeout, shutdown), with *@p have_io the
+ * bytes in so far. */
 static ssize_t
 read_body(ipc_channel *ch, void *buf, size_t *have_io, size_t len, long long deadline)
 {
