@@ -19,7 +19,8 @@
  *
  * Until the first write into the segment, everything is checked against a
  * model: each message arrives once, whole, in order; -EMSGSIZE and -EAGAIN
- * only when the model says so; ipc_poll sees a queued message. After it,
+ * only when the model says so; ipc_poll sees a queued message, and reports
+ * a broken side as IPC_POLLERR (never fails the call). After it,
  * the rule is DESIGN.md's: normal answers or -EPROTO (which then sticks),
  * never a crash, a hang, a read or write outside the mapping, a length above
  * the buffer. At the end nothing is left: no descriptor, no /dev/shm name. */
@@ -201,18 +202,26 @@ static void
 do_poll(struct run *r, int s)
 {
 	struct ipc_pollitem it = { .ch = r->ch[s], .events = IPC_POLLIN | IPC_POLLOUT };
-	int rc = ipc_poll(&it, 1, 0);
+	int rc = ipc_poll(&it, 1, 0), fd;
 
-	/* A scribbled segment: ipc_fd() checks the rings and fails with
-	 * -EPROTO, and so does ipc_poll() (issue 9: every call on the victim
-	 * answers -EPROTO, ipc_poll included); like any call's -EPROTO it
-	 * needs a scribble, and sticks. (crashes-pending/shm-poll-broken-eproto
-	 * asks for a report in revents instead: not decided yet.) */
-	if (rc == -EPROTO) {
-		check_any(r, s, rc, 0, "ipc_poll");
+	/* A broken channel is no error of the call (ipc_poll(3)): it comes
+	 * back at once as IPC_POLLERR with both directions asked, and then
+	 * every call answers -EPROTO. Like any -EPROTO it needs a scribble. */
+	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
+	FZ_ASSERT(rc == (it.revents != 0), "ipc_poll: %d, revents %#x", rc, it.revents);
+	if (it.revents & IPC_POLLERR) {
+		FZ_ASSERT(r->scribbled, "side %c: IPC_POLLERR from a segment nobody wrote",
+		          "AB"[s]);
+		FZ_ASSERT((it.revents & (IPC_POLLIN | IPC_POLLOUT)) == (IPC_POLLIN | IPC_POLLOUT),
+		          "side %c: broken, but revents %#x lacks a direction asked", "AB"[s],
+		          it.revents);
+		fd = ipc_fd(r->ch[s]);
+		FZ_ASSERT(fd == -EPROTO, "side %c: IPC_POLLERR, then ipc_fd %d", "AB"[s], fd);
+		check_any(r, s, fd, 0, "ipc_fd");
 		return;
 	}
-	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
+	FZ_ASSERT(!r->broken[s], "side %c: broken, but ipc_poll reports %#x", "AB"[s],
+	          it.revents);
 	if (!r->scribbled && r->q[!s].n)
 		FZ_ASSERT(it.revents & IPC_POLLIN, "side %c: a message is queued, ipc_poll "
 		          "does not see it", "AB"[s]);

@@ -325,6 +325,10 @@ seed('shm', 'scribble-receiver-limit', bytes([0]) + m_field(6, 1) + m_send(A, 10
      m_field(6, 0xffffffff) + m_send(A, 3000) + m_recv(B, 6))
 seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
      m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
+# was crashes-pending/shm-poll-broken-eproto: ipc_poll on the broken side
+# failed the whole call with -EPROTO; now IPC_POLLERR in its revents
+seed('shm', 'scribble-tail-then-poll', bytes([0]) + m_send(A, 8) +
+     m_field(1, 0x7777777777777777) + m_recv(B, 6) + m_poll(B))
 
 
 def main():
