@@ -68,6 +68,24 @@ def rx(method, cap=0):
     return bytes([0x80 | cap << 3 | method])
 
 
+def rxb(specs, nbits=None, scale=0):
+    """ipc_recv_batch over ((nbits + 1) << 2 * scale) buffers (nbits: the
+    number of specs less one by default), sized by the spec bytes, cycled:
+    bits 0-2 0-5 caps[bits 3-5], 6 the size of the message due i-th from
+    now, 7 one less; bit 6 with room 0: a NULL base."""
+    if nbits is None:
+        nbits = len(specs) - 1
+    n = (nbits + 1) << (2 * scale)
+    return bytes([0xc0 | scale << 3 | nbits]) + bytes(specs[:min(n, 8)])
+
+
+EXACT, LESS, NULL0 = 6, 7, 0x40      # batch buffer specs; cap(i) = i << 3
+
+
+def cap(i):
+    return i << 3
+
+
 HELLO_BYTES = bytes.fromhex('8949504301000000 01000000')
 WORKED = bytes.fromhex('89495043010000000100000000000002686900000000')
 
@@ -124,6 +142,45 @@ seed('stream', 'raw-file', s_head(FILE | RAW) + lit(b'abc') + rx(5))
 seed('stream', 'empty', s_head(SOCK))
 seed('stream', 'empty-file', s_head(FILE))
 seed('stream', 'hello-only', s_head(PIPE) + hello() + rx(4) + rx(5))
+# ipc_recv_batch (0xc0-0xff ops; the drain also batches when its seed, mode
+# bits 4-7 plus 0x2b a step, has bits 6-7 set)
+seed('stream', 'batch-worked-example', s_head(SOCK) + lit(WORKED) + rxb([EXACT] * 4) + rx(5))
+seed('stream', 'batch-zero-length', s_head(PIPE) + hello() + frame(0) * 20 +
+     rxb([NULL0, cap(0), EXACT], nbits=7, scale=1) + frame(0) * 3 + rxb([NULL0]))
+seed('stream', 'batch-too-small-stops', s_head(SOCK) + hello() + frame(10, 1) + frame(100, 2) +
+     frame(5, 3) + rxb([EXACT, LESS, EXACT, EXACT]) + rxb([LESS, EXACT]) +
+     rxb([EXACT, EXACT, EXACT]) + rx(5))
+seed('stream', 'batch-fixed-caps', s_head(PIPE) + hello() + frame(1) + frame(4, 1) + frame(12, 2) +
+     frame(13, 3) + frame(100, 4) + rxb([cap(1), cap(2), cap(3), cap(3), cap(4)]) +
+     rxb([cap(4), cap(5)]))
+seed('stream', 'batch-large', s_head(PIPE | 0xc0) + hello() + frame(300000, 3) + frame(5) +
+     frame(200000, 4) + rxb([EXACT, EXACT, EXACT]) + frame(70000, 5) + frame(1) +
+     rxb([cap(7), cap(6), cap(7)]))
+seed('stream', 'batch-large-socket', s_head(SOCK | 0xd0) + hello() + frame(65536 - 4, 7) +
+     frame(65536, 8) + frame(3) + frame(65537, 10) + rxb([EXACT] * 4) + frame(700000, 11))
+seed('stream', 'batch-split-messages', s_head(SOCK) + lit(WORKED[:12]) +
+     lit(bytes.fromhex('00000003616263 000000')) + rxb([EXACT] * 3) +
+     lit(bytes.fromhex('02 6869 00000001')) + rxb([EXACT] * 3) + lit(b'z') + rxb([EXACT] * 3))
+seed('stream', 'batch-then-garbage', s_head(SOCK) + lit(WORKED) + lit(b'\x00\x00\x00\x01x') +
+     lit(b'\xc0\x00') + rxb([EXACT] * 8) + rxb([EXACT]) + rx(5))
+seed('stream', 'batch-then-cut-off', s_head(PIPE | 0xe0) + hello() + frame(3, 1) + frame(4, 2) +
+     lit(b'\x00\x00\x00\x64') + fill(50, 0x41) + rxb([EXACT] * 4) + rxb([EXACT] * 2))
+seed('stream', 'batch-hellos-between', s_head(PIPE) + hello() + frame(3, 1) + hello(100) +
+     frame(4, 2) + hello() + frame(5, 3) + rxb([EXACT] * 4))
+seed('stream', 'batch-max-msg', s_head(SOCK, 10) + hello() + frame(10, 1) + frame(0) +
+     frame(11, 2) + rxb([EXACT, EXACT, cap(7)]) + rxb([cap(7)]))
+seed('stream', 'batch-many', s_head(SOCK) + hello() + frame(1, 9) * 600 +
+     rxb([EXACT], nbits=7, scale=3) + rxb([EXACT, NULL0], nbits=7, scale=3))
+seed('stream', 'batch-mixed-with-single', s_head(PIPE) + hello() +
+     (frame(7, 1) + frame(0) + frame(300, 2)) * 4 + rx(6) + rxb([EXACT] * 2) + rx(4) +
+     rx(5) + rxb([EXACT, cap(5), LESS, EXACT]) + rx(6) + rxb([cap(7)] * 8))
+seed('stream', 'batch-evloop-drain', s_head(SOCK | EVLOOP | 0xc0) + hello() +
+     (frame(20, 1) + frame(500, 2)) * 40 + frame(3000, 3))
+seed('stream', 'batch-file', s_head(FILE | 0xd0) + hello() + frame(150000, 1) + frame(2) +
+     frame(0) * 5 + rxb([EXACT] * 8) + rxb([EXACT, cap(5)]))
+seed('stream', 'batch-ipc-pipe', s_head(IPCPIPE | 0xf0) + hello() + frame(10, 1) * 30 +
+     rxb([EXACT], nbits=3, scale=2))
+seed('stream', 'batch-raw', s_head(SOCK | RAW) + lit(b'raw bytes') + rxb([cap(5)]) + rx(0, 5))
 
 
 # ------------------------------------------------------------ open
