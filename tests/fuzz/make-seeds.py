@@ -339,6 +339,23 @@ def m_send_t(side, n, ms=1): return m_op(9, side, ms - 1) + be16(n)
 def m_recv_t(side, ms=1): return m_op(10, side, ms - 1)
 
 
+def m_sbatch(side, lens, arg=0):
+    return m_op(11, side, arg) + bytes([len(lens) - 1]) + b''.join(be16(n) for n in lens)
+
+
+def m_sendv(side, lens, arg=0):
+    return m_op(12, side, arg) + bytes([len(lens) - 1 if lens else 8]) + \
+        b''.join(be16(n) for n in lens)
+
+
+def m_rbatch(side, specs, arg=0):
+    return m_op(13, side, arg) + bytes([len(specs) - 1]) + bytes(specs)
+
+
+# m_rbatch buffer sizes: caps[0-7], or the queued message's length (less one)
+Q_EXACT, Q_LESS, Q_NULL0 = 8, 16, 32 | 0
+
+
 PING = m_send(A, 5) + m_recv(B, 6) + m_send(B, 7) + m_recv(A, 6)
 seed('shm', 'ping-pong', bytes([0]) + PING * 3)
 seed('shm', 'ping-pong-event-loop', bytes([FD_A | FD_B]) + PING + m_recv(A, 6) + m_recv(B, 6) +
@@ -386,6 +403,41 @@ seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 +
 # failed the whole call with -EPROTO; now IPC_POLLERR in its revents
 seed('shm', 'scribble-tail-then-poll', bytes([0]) + m_send(A, 8) +
      m_field(1, 0x7777777777777777) + m_recv(B, 6) + m_poll(B))
+
+# the 0.2 calls: ipc_send_batch, ipc_sendv, ipc_recv_batch
+seed('shm', 'batch-ping-pong', bytes([0]) + m_sbatch(A, [5, 0, 100]) + m_rbatch(B, [Q_EXACT] * 4) +
+     m_sendv(B, [3, 0, 4]) + m_rbatch(A, [Q_EXACT]) + m_sbatch(B, [1]) + m_recv(A, 6))
+seed('shm', 'batch-fill-the-ring', bytes([0]) + m_sbatch(A, [1000] * 16) +
+     m_rbatch(B, [Q_EXACT] * 16) + m_sbatch(A, [1000] * 16) + m_rbatch(B, [5, 5, 4]) +
+     m_rbatch(B, [7] * 16))
+seed('shm', 'batch-above-max-msg', bytes([0]) + m_sbatch(A, [10, 3000, 10]) +
+     m_sbatch(A, [3000, 1]) + m_sbatch(A, [2048, 2049]) + m_rbatch(B, [7, 7, 7]))
+seed('shm', 'batch-max-msg-100', bytes([MAX_100 | CAP8K]) + m_sbatch(B, [100, 101]) +
+     m_sendv(B, [50, 50]) + m_sendv(B, [50, 51]) + m_rbatch(A, [5] * 4))
+seed('shm', 'batch-recv-too-small', bytes([0]) + m_sbatch(A, [10, 20, 30]) +
+     m_rbatch(B, [Q_EXACT, Q_LESS, Q_EXACT]) + m_rbatch(B, [Q_LESS]) +
+     m_rbatch(B, [Q_EXACT, Q_EXACT]) + m_rbatch(B, [Q_EXACT]))
+seed('shm', 'batch-zero-length', bytes([0]) + m_sbatch(A, [0] * 16) + m_rbatch(B, [Q_NULL0] * 16) +
+     m_sendv(A, []) + m_sendv(A, [0, 0]) + m_rbatch(B, [0, 0, 0]))
+seed('shm', 'batch-wrap-around', bytes([0]) +
+     (m_sbatch(A, [1000, 700]) + m_rbatch(B, [Q_EXACT, Q_EXACT])) * 10)
+seed('shm', 'batch-mixed-with-single', bytes([CAP8K]) + m_send(A, 10) + m_sbatch(A, [20, 30]) +
+     m_sendv(A, [4, 4, 4]) + m_recv(B, 6) + m_rbatch(B, [Q_EXACT, Q_EXACT]) + m_size(B) +
+     m_alloc(B) + m_rbatch(B, [6]))
+seed('shm', 'sendv-pieces', bytes([0]) + m_sendv(A, [1, 2, 3, 4, 5, 6, 7, 8]) +
+     m_sendv(A, [2000, 49]) + m_sendv(A, [2000, 48]) + m_recv(B, 6) + m_recv(B, 6))
+seed('shm', 'batch-timeouts', bytes([0]) + m_rbatch(B, [6], arg=1) + m_sbatch(A, [2000, 2000], 3) +
+     m_sbatch(A, [2000], 1) + m_sendv(A, [1000, 1000], 1) + m_rbatch(B, [6, 6], 3))
+seed('shm', 'batch-event-loop', bytes([FD_A | FD_B]) + m_sbatch(A, [5, 6]) + m_poll(B) +
+     m_rbatch(B, [Q_EXACT] * 3) + m_poll(B) + m_sendv(B, [1, 1]) + m_poll(A) + m_rbatch(A, [6]))
+seed('shm', 'scribble-tail-batch', bytes([0]) + m_sbatch(A, [8] * 4) +
+     m_field(1, 0x7777777777777777) + m_rbatch(B, [Q_EXACT] * 4) + m_sbatch(A, [8]) +
+     m_sendv(A, [4, 4]) + m_poll(B) + m_rbatch(B, [6]))
+seed('shm', 'scribble-record-length-batch', bytes([0]) + m_sbatch(A, [16, 16, 16]) +
+     m_poke(4096 + 24 + 4, 2, 0xffffff00) + m_rbatch(B, [7] * 3) + m_rbatch(B, [7] * 3) +
+     m_recv(B, 6))
+seed('shm', 'scribble-head-batch', bytes([0]) + m_sbatch(A, [1000] * 3) + m_field(2, 0xfff0) +
+     m_sbatch(A, [1000] * 3) + m_rbatch(B, [7] * 4))
 
 
 def main():
