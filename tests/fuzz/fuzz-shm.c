@@ -15,13 +15,13 @@
  *        6 ipc_poll(timeout 0)   7 ipc_fd()
  *        8 close B and attach it again
  *        9 u16 n: send with timeout 1 + arg ms;  10 receive with timeout 1 + arg ms
- *        11 u8 c, then (c & 15) + 1 u16 lengths: ipc_send_batch of that many
- *        12 u8 c, then (c & 7) + 1 u16 lengths (none if c & 8): ipc_sendv of
+ *        13 u8 c, then (c & 15) + 1 u16 lengths: ipc_send_batch of that many
+ *        14 u8 c, then (c & 7) + 1 u16 lengths (none if c & 8): ipc_sendv of
  *           one message in those pieces
- *        13 u8 c, then (c & 15) + 1 u8 sizes: ipc_recv_batch into that many
+ *        15 u8 c, then (c & 15) + 1 u8 sizes: ipc_recv_batch into that many
  *           buffers (size: bit 3 the queued message's length, bit 4 one less,
  *           else caps[bits 0-2]; bit 5 with room 0: a NULL base)
- *           (11-13: timeout 0 for an even arg, else 1 + arg / 2 ms)
+ *           (13-15: timeout 0 for an even arg, else 1 + arg / 2 ms)
  *        others: receive into 4096 bytes (timeout 0)
  *
  * Until the first write into the segment, everything is checked against a
@@ -455,18 +455,18 @@ op(struct run *r, struct fz *f)
 	case 10:
 		do_recv(r, (int)s, 65536, 1 + (int)arg);
 		break;
-	case 11:
-	case 12:
+	case 13:
+	case 14:
 		c = fz_u8(f);
-		k = what == 11 ? (c & 15) + 1 : c & 8 ? 0 : (c & 7) + 1;
+		k = what == 13 ? (c & 15) + 1 : c & 8 ? 0 : (c & 7) + 1;
 		for (i = 0; i < k; i++)
 			len[i] = fz_u16(f);
-		if (what == 11)
+		if (what == 13)
 			do_send_batch(r, (int)s, len, k, batch_timeout(arg));
 		else
 			do_sendv(r, (int)s, len, k, batch_timeout(arg));
 		break;
-	case 13:
+	case 15:
 		c = fz_u8(f);
 		k = (c & 15) + 1;
 		for (i = 0; i < k; i++)

@@ -340,16 +340,16 @@ def m_recv_t(side, ms=1): return m_op(10, side, ms - 1)
 
 
 def m_sbatch(side, lens, arg=0):
-    return m_op(11, side, arg) + bytes([len(lens) - 1]) + b''.join(be16(n) for n in lens)
+    return m_op(13, side, arg) + bytes([len(lens) - 1]) + b''.join(be16(n) for n in lens)
 
 
 def m_sendv(side, lens, arg=0):
-    return m_op(12, side, arg) + bytes([len(lens) - 1 if lens else 8]) + \
+    return m_op(14, side, arg) + bytes([len(lens) - 1 if lens else 8]) + \
         b''.join(be16(n) for n in lens)
 
 
 def m_rbatch(side, specs, arg=0):
-    return m_op(13, side, arg) + bytes([len(specs) - 1]) + bytes(specs)
+    return m_op(15, side, arg) + bytes([len(specs) - 1]) + bytes(specs)
 
 
 # m_rbatch buffer sizes: caps[0-7], or the queued message's length (less one)
@@ -404,7 +404,7 @@ seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 +
 seed('shm', 'scribble-tail-then-poll', bytes([0]) + m_send(A, 8) +
      m_field(1, 0x7777777777777777) + m_recv(B, 6) + m_poll(B))
 
-# the 0.2 calls: ipc_send_batch, ipc_sendv, ipc_recv_batch
+# the 0.2 calls: ipc_send_batch, ipc_sendv, ipc_recv_batch (ops 13-15; 11-12 are the loans')
 seed('shm', 'batch-ping-pong', bytes([0]) + m_sbatch(A, [5, 0, 100]) + m_rbatch(B, [Q_EXACT] * 4) +
      m_sendv(B, [3, 0, 4]) + m_rbatch(A, [Q_EXACT]) + m_sbatch(B, [1]) + m_recv(A, 6))
 seed('shm', 'batch-fill-the-ring', bytes([0]) + m_sbatch(A, [1000] * 16) +
