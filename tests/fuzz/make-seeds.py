@@ -410,7 +410,7 @@ seed('shm', 'batch-ping-pong', bytes([0]) + m_sbatch(A, [5, 0, 100]) + m_rbatch(
 seed('shm', 'batch-fill-the-ring', bytes([0]) + m_sbatch(A, [1000] * 16) +
      m_rbatch(B, [Q_EXACT] * 16) + m_sbatch(A, [1000] * 16) + m_rbatch(B, [5, 5, 4]) +
      m_rbatch(B, [7] * 16))
-seed('shm', 'batch-above-max-msg', bytes([0]) + m_sbatch(A, [10, 3000, 10]) +
+seed('shm', 'batch-above-max-msg-default', bytes([0]) + m_sbatch(A, [10, 3000, 10]) +
      m_sbatch(A, [3000, 1]) + m_sbatch(A, [2048, 2049]) + m_rbatch(B, [7, 7, 7]))
 seed('shm', 'batch-max-msg-100', bytes([MAX_100 | CAP8K]) + m_sbatch(B, [100, 101]) +
      m_sendv(B, [50, 50]) + m_sendv(B, [50, 51]) + m_rbatch(A, [5] * 4))
@@ -438,6 +438,21 @@ seed('shm', 'scribble-record-length-batch', bytes([0]) + m_sbatch(A, [16, 16, 16
      m_recv(B, 6))
 seed('shm', 'scribble-head-batch', bytes([0]) + m_sbatch(A, [1000] * 3) + m_field(2, 0xfff0) +
      m_sbatch(A, [1000] * 3) + m_rbatch(B, [7] * 4))
+
+# the seeds branch shmbatch wrote for its own batch ops (11-12 there), in
+# these ops' terms (a spec byte 0-7 is caps[] as there)
+seed('shm', 'batch-mixed', bytes([0]) + m_sbatch(A, [0, 5, 64, 0]) + m_send(A, 7) +
+     m_rbatch(B, [6, 6, 2, 6, 6]) + m_rbatch(B, [2, 6]) + m_rbatch(B, [6] * 8) + m_recv(B, 6))
+seed('shm', 'batch-full-ring', bytes([0]) + m_sbatch(A, [1000] * 5) + m_sbatch(A, [1000] * 2) +
+     m_rbatch(B, [5] * 2) + m_sbatch(A, [1000] * 3) + m_rbatch(B, [6] * 8) +
+     m_rbatch(B, [6] * 8))
+seed('shm', 'batch-above-max-msg', bytes([MAX_100]) + m_sbatch(B, [100, 101, 1]) +
+     m_sbatch(B, [101, 1]) + m_rbatch(A, [6, 6, 6]))
+seed('shm', 'batch-scribble-second-record', bytes([0]) + m_sbatch(A, [16] * 4) +
+     m_poke(4096 + 24 + 4, 2, 0x7fffffff) + m_rbatch(B, [6] * 4) + m_rbatch(B, [6] * 4) +
+     m_sbatch(B, [1]))
+seed('shm', 'batch-scribble-tail', bytes([0]) + m_sbatch(A, [8] * 3) + m_field(1, 13) +
+     m_sbatch(A, [8] * 3) + m_rbatch(B, [6] * 3))
 
 
 def main():
