@@ -13,6 +13,7 @@
 struct poll_slot {
 	int   rd, wr, wake;
 	int   ended;      /* the channel is shut down or its driver reported its end */
+	int   failed;     /* no descriptor: the channel is broken (reported at once) */
 	int   recheck;    /* its descriptors only say "ask the driver again" */
 	int   fd;         /* ipc_fd() of the channel */
 	short want;       /* the item's events, less directions the channel lacks */
@@ -60,7 +61,7 @@ poll_ask(ipc_channel *ch, short want, int fd, struct ipc_poll_wait *w)
 		w->fd[0] = w->fd[1] = -1;
 		w->events[0] = w->events[1] = 0;
 		w->recheck = 0;
-		return ch->drv->poll(ch, want, w) & want;
+		return ch->drv->poll(ch, want, w) & (want | IPC_POLLERR);
 	}
 	return poll_default(ch, want, fd, w);
 }
@@ -75,7 +76,7 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 	int fd, used = 0;
 
 	sl->rd = sl->wr = sl->wake = -1;
-	sl->ended = sl->recheck = 0;
+	sl->ended = sl->recheck = sl->failed = 0;
 	sl->known = 0;
 	if (!!it->ch + !!it->l + !!it->w != 1 ||
 	    (want & ~(IPC_POLLIN | IPC_POLLOUT | IPC_POLLHUP | IPC_POLLERR)))
@@ -98,17 +99,26 @@ poll_prepare(struct ipc_pollitem *it, struct pollfd *p, struct poll_slot *sl)
 		sl->ended = 1;
 		return 0;
 	}
-	if ((fd = ipc_fd(it->ch)) == IPC_EOF) {
-		sl->ended = 1;
-		return 0;
-	}
-	if (fd < 0)
-		return fd;
 	if (!(it->ch->flags & IPC_RECV))
 		want &= ~IPC_POLLIN;
 	if (!(it->ch->flags & IPC_SEND))
 		want &= ~IPC_POLLOUT;
 	sl->want = want & (IPC_POLLIN | IPC_POLLOUT);
+	if ((fd = ipc_fd(it->ch)) == IPC_EOF) {
+		sl->ended = 1;
+		return 0;
+	}
+	if (fd == -EOPNOTSUPP)
+		return fd;      /* the caller's mistake: this item can never be polled */
+	if (fd < 0) {
+		/* This channel's own failure (a corrupt segment, no attacher
+		 * slot, no descriptor to be had): the other items are polled
+		 * as usual, and this one is ready at once, so that the call in
+		 * the direction asked answers the error. */
+		sl->failed = 1;
+		sl->known = IPC_POLLERR | sl->want;
+		return 0;
+	}
 	sl->fd = fd;
 	sl->known = poll_ask(it->ch, sl->want, fd, &w);
 	sl->recheck = w.recheck;
@@ -146,7 +156,7 @@ poll_refresh(const struct ipc_pollitem *it, struct poll_slot *sl)
 {
 	struct ipc_poll_wait w;
 
-	if (it->ch && !sl->ended)
+	if (it->ch && !sl->ended && !sl->failed)
 		sl->known = poll_ask(it->ch, sl->want, sl->fd, &w);
 }
 

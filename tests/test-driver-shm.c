@@ -1323,8 +1323,9 @@ seg_live(const char *uri, int side)
 }
 
 /* 2. A peer writes positions no ring can have; every call of the victim
- * answers -EPROTO, the first one already, and nothing reads past the
- * mapping (the A side's receive ring is the last thing in it). */
+ * answers -EPROTO (ipc_poll: IPC_POLLERR), the first one already, and
+ * nothing reads past the mapping (the A side's receive ring is the last
+ * thing in it). */
 enum { OP_POLL, OP_RECV, OP_RECV_SIZE, OP_FD, OP_SEND, OP_COUNT };
 static const char *op_names[] = { "ipc_poll", "ipc_recv", "ipc_recv_size", "ipc_fd",
                                   "ipc_send" };
@@ -1334,10 +1335,16 @@ hostile_op(ipc_channel *a, int op)
 {
 	unsigned char buf[256] = { 0 };
 	struct ipc_pollitem it = { .ch = a, .events = IPC_POLLIN };
+	int rc;
 
 	switch (op) {
 	case OP_POLL:
-		return ipc_poll(&it, 1, 0);
+		/* A broken channel is an item's IPC_POLLERR, not the call's
+		 * error (ipc_poll(3)): that answer stands for its -EPROTO
+		 * here, anything else is returned as it is. */
+		if ((rc = ipc_poll(&it, 1, 0)) == 1 && it.revents == (IPC_POLLERR | IPC_POLLIN))
+			return -EPROTO;
+		return rc < 0 ? rc : 1000 + it.revents;
 	case OP_RECV:
 		return ipc_recv(a, buf, sizeof(buf), 200);
 	case OP_RECV_SIZE:
@@ -2424,8 +2431,9 @@ fork_full_main(const char *uri)
 		ssize_t r = ipc_recv(c, buf, sizeof(buf), 1000);
 		struct ipc_pollitem it = { .ch = c, .events = IPC_POLLIN };
 
+		/* ipc_poll reports it in revents, and the receive says why */
 		if (s != -EUSERS || r != -EUSERS || ipc_fd(c) != -EUSERS ||
-		    ipc_poll(&it, 1, 0) != -EUSERS)
+		    ipc_poll(&it, 1, 0) != 1 || it.revents != (IPC_POLLERR | IPC_POLLIN))
 			_exit(1);
 		for (n = 0; n < 63; n++)
 			ipc_close(b[n]);

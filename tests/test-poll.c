@@ -3,6 +3,7 @@
 #include "test-common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -623,6 +625,84 @@ START_TEST(poll_shm_pollout_exact)
 }
 END_TEST
 
+/* A hostile peer's write into a shm segment: ring 0's tail (doc/ipc-shm.7,
+ * "Layout": ring control blocks from 512, tail at +8), from another process. */
+static int
+scribble_tail(void *arg)
+{
+	const uint64_t bad = 0x7777777777777777ull;
+	int fd = shm_open(arg, O_RDWR, 0);
+	unsigned char *p;
+
+	if (fd < 0)
+		return 3;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return 4;
+	memcpy(p + 512 + 8, &bad, sizeof(bad));
+	munmap(p, 4096);
+	return 0;
+}
+
+/* One broken channel does not fail a poll over many: it is reported in its
+ * own revents (IPC_POLLERR and the directions asked), at once, and the call
+ * in that direction says why; the healthy items are polled as usual. */
+START_TEST(poll_broken_shm_is_an_item_error)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	struct ipc_pollitem it[3];
+	ipc_channel *a, *b, *tx, *rx;
+	char uri[128], buf[16];
+	long long t0;
+
+	if (!have_scheme("shm"))
+		test_skip("no shm transport");
+	/* the fixture's prefix: the teardown removes it if an assert fails */
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-poll-broken", (long)getpid());
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, uri, IPC_SEND | IPC_RECV, &o), 0);
+	ck_assert_int_eq(test_pair("pipe", &tx, &rx), 0);
+	settle(b);      /* b's descriptor exists before the scribble */
+	ck_assert_int_eq(ipc_send(a, "12345678", 8, 1000), 8);
+	ck_assert_int_eq(ipc_send(tx, "pipe", 5, 1000), 5);
+	ck_assert_int_eq(test_wait(test_fork(scribble_tail, uri + 4), 5000), 0);
+
+	it[0] = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	it[1] = (struct ipc_pollitem){ .ch = b, .events = IPC_POLLIN };
+	it[2] = (struct ipc_pollitem){ .ch = a, .events = IPC_POLLOUT };
+	ck_assert_int_eq(ipc_poll(it, 3, 5000), 3);
+	ck_assert_int_eq(it[0].revents, IPC_POLLIN);
+	ck_assert_int_eq(it[1].revents, IPC_POLLERR | IPC_POLLIN);
+	ck_assert_int_eq(it[2].revents, IPC_POLLERR | IPC_POLLOUT);
+	ck_assert_int_eq(ipc_recv(rx, buf, sizeof(buf), 0), 5);
+	ck_assert_str_eq(buf, "pipe");
+	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 0), -EPROTO);
+	ck_assert_int_eq(ipc_send(a, "x", 1, 0), -EPROTO);
+
+	/* Still reported, and at once: a broken channel is never waited on
+	 * (the bound only tells "at once" from a 5 s wait). */
+	t0 = now_ms();
+	ck_assert_int_eq(ipc_poll(it, 3, 5000), 2);
+	ck_assert_int_lt(now_ms() - t0, 4000);
+	ck_assert_int_eq(it[0].revents, 0);
+	ck_assert_int_eq(it[1].revents, IPC_POLLERR | IPC_POLLIN);
+	ck_assert_int_eq(it[2].revents, IPC_POLLERR | IPC_POLLOUT);
+	/* Nothing asked: still the error, which is always reported. */
+	it[1].events = 0;
+	ck_assert_int_eq(ipc_poll(&it[1], 1, 0), 1);
+	ck_assert_int_eq(it[1].revents, IPC_POLLERR);
+	/* Arguments are still checked first. */
+	it[1] = (struct ipc_pollitem){ .ch = b, .l = (ipc_listener *)1, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(it, 2, 0), -EINVAL);
+
+	ck_assert_int_eq(ipc_close(b), 0);
+	ck_assert_int_eq(ipc_close(a), 0);
+	test_unpair(tx, rx);
+}
+END_TEST
+
 static Suite *
 poll_suite(void)
 {
@@ -651,6 +731,7 @@ poll_suite(void)
 	tcase_add_test(tc, poll_many_items);
 	tcase_add_test(tc, poll_user_driver);
 	tcase_add_test(tc, poll_shm_pollout_exact);
+	tcase_add_test(tc, poll_broken_shm_is_an_item_error);
 	if (test_have_listener("tcp://127.0.0.1:0"))
 		listen_uris[nlisten++] = "tcp://127.0.0.1:0";
 	if (test_have_listener("unix:@ipc-test-poll-probe"))

@@ -18,11 +18,21 @@
  *        11 u16 n: send n bytes through a loan (ipc_send_reserve, fill, commit;
  *           arg & 1: commit only half, arg & 2: abort instead)
  *        12 receive through a loan (ipc_recv_peek, check, ipc_recv_release)
+ *        13 u8 c, then (c & 15) + 1 u16 lengths: ipc_send_batch of that many
+ *        14 u8 c, then (c & 7) + 1 u16 lengths (none if c & 8): ipc_sendv of
+ *           one message in those pieces
+ *        15 u8 c, then (c & 15) + 1 u8 sizes: ipc_recv_batch into that many
+ *           buffers (size: bit 3 the queued message's length, bit 4 one less,
+ *           else caps[bits 0-2]; bit 5 with room 0: a NULL base)
+ *           (13-15: timeout 0 for an even arg, else 1 + arg / 2 ms)
  *        others: receive into 4096 bytes (timeout 0)
  *
  * Until the first write into the segment, everything is checked against a
  * model: each message arrives once, whole, in order; -EMSGSIZE and -EAGAIN
- * only when the model says so; ipc_poll sees a queued message. After it,
+ * only when the model says so; a batch sends a prefix of its messages (and
+ * stops short only at one above max_msg or for room), receives the queued
+ * ones until one does not fit its buffer; ipc_poll sees a queued message, and reports
+ * a broken side as IPC_POLLERR (never fails the call). After it,
  * the rule is DESIGN.md's: normal answers or -EPROTO (which then sticks),
  * never a crash, a hang, a read or write outside the mapping, a length above
  * the buffer. At the end nothing is left: no descriptor, no /dev/shm name. */
@@ -33,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ipc/ipc.h>
@@ -105,10 +116,9 @@ check_any(struct run *r, int s, ssize_t n, size_t cap, const char *call)
 {
 	FZ_ASSERT(n <= (ssize_t)cap, "side %c %s: %zd bytes into %zu", "AB"[s], call, n, cap);
 	FZ_ASSERT(n >= -4096, "side %c %s: %zd is no return code", "AB"[s], call, n);
-	/* ipc_send refuses a length above max_msg before it asks the driver */
+	/* the send calls refuse a length above max_msg before they ask the driver */
 	if (r->broken[s])
-		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && (!strcmp(call, "ipc_send") ||
-		                                              !strcmp(call, "ipc_send_reserve"))),
+		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && !strncmp(call, "ipc_send", 8)),
 		          "side %c %s: %zd after -EPROTO", "AB"[s], call, n);
 	if (n == -EPROTO) {
 		FZ_ASSERT(r->scribbled, "side %c %s: -EPROTO from a segment nobody wrote",
@@ -143,6 +153,96 @@ do_send(struct run *r, int s, size_t len, int timeout)
 		q_push(&r->q[s], len, seq);
 }
 
+#define BATCH_MAX 16
+
+static int verbose;     /* FUZZ_VERBOSE: print what each batch call did */
+
+static int
+batch_timeout(unsigned arg)
+{
+	return arg & 1 ? 1 + (int)(arg >> 1) : 0;
+}
+
+/* ipc_send_batch of the lengths @p len[0..n-1]: as n ipc_send calls that
+ * stop at the first failure. */
+static void
+do_send_batch(struct run *r, int s, const size_t *len, size_t n, int timeout)
+{
+	struct iovec iov[BATCH_MAX];
+	unsigned seq[BATCH_MAX];
+	ssize_t got;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seq[i] = ++r->seq;
+		if (!(iov[i].iov_base = malloc(len[i] ? len[i] : 1)))
+			fz_fail("out of memory");
+		iov[i].iov_len = len[i];
+		fill(iov[i].iov_base, len[i], seq[i]);
+	}
+	got = ipc_send_batch(r->ch[s], iov, n, timeout);
+	if (verbose)
+		fprintf(stderr, "  %c ipc_send_batch(%zu): %zd\n", "AB"[s], n, got);
+	for (i = 0; i < n; i++)
+		free(iov[i].iov_base);
+	check_any(r, s, got, n, "ipc_send_batch");
+	FZ_ASSERT(got != 0, "side %c: ipc_send_batch sent 0 (at least 1, or an error)", "AB"[s]);
+	if (r->scribbled)
+		return;
+	if (len[0] > r->max_msg) {
+		FZ_ASSERT(got == -EMSGSIZE, "side %c: batch led by %zu bytes above max_msg %zu: %zd",
+		          "AB"[s], len[0], r->max_msg, got);
+		return;
+	}
+	FZ_ASSERT(got > 0 || got == -EAGAIN || (timeout && got == -ETIMEDOUT),
+	          "side %c: ipc_send_batch of %zu: %zd (%s)", "AB"[s], n, got,
+	          ipc_strerror((int)got));
+	for (i = 0; i < (size_t)(got > 0 ? got : 0); i++) {
+		FZ_ASSERT(len[i] <= r->max_msg, "side %c: ipc_send_batch sent message %zu of %zu "
+		          "bytes, above max_msg %zu", "AB"[s], i, len[i], r->max_msg);
+		q_push(&r->q[s], len[i], seq[i]);
+	}
+}
+
+/* ipc_sendv of one message in @p k pieces of the lengths @p len. */
+static void
+do_sendv(struct run *r, int s, const size_t *len, size_t k, int timeout)
+{
+	struct iovec iov[8];
+	unsigned char *buf;
+	unsigned seq = ++r->seq;
+	size_t total = 0, off = 0, i;
+	ssize_t n;
+
+	for (i = 0; i < k; i++)
+		total += len[i];
+	if (!(buf = malloc(total ? total : 1)))
+		fz_fail("out of memory");
+	fill(buf, total, seq);
+	for (i = 0; i < k; i++) {
+		iov[i].iov_base = len[i] ? buf + off : NULL;
+		iov[i].iov_len = len[i];
+		off += len[i];
+	}
+	n = ipc_sendv(r->ch[s], k ? iov : NULL, (int)k, timeout);
+	if (verbose)
+		fprintf(stderr, "  %c ipc_sendv(%zu bytes in %zu): %zd\n", "AB"[s], total, k, n);
+	free(buf);
+	check_any(r, s, n, total, "ipc_sendv");
+	if (r->scribbled)
+		return;
+	if (total > r->max_msg) {
+		FZ_ASSERT(n == -EMSGSIZE, "side %c: ipc_sendv of %zu bytes above max_msg %zu: %zd",
+		          "AB"[s], total, r->max_msg, n);
+		return;
+	}
+	FZ_ASSERT(n == (ssize_t)total || n == -EAGAIN || (timeout && n == -ETIMEDOUT),
+	          "side %c: ipc_sendv of %zu bytes in %zu pieces: %zd (%s)", "AB"[s], total, k,
+	          n, ipc_strerror((int)n));
+	if (n == (ssize_t)total)
+		q_push(&r->q[s], total, seq);
+}
+
 /* A message of @p n bytes arrived at side @p s (or its size, @p peek). */
 static void
 check_arrival(struct run *r, int s, const unsigned char *buf, ssize_t n, size_t cap,
@@ -171,7 +271,8 @@ check_arrival(struct run *r, int s, const unsigned char *buf, ssize_t n, size_t 
 	if (!(want = malloc(n ? (size_t)n : 1)))
 		fz_fail("out of memory");
 	fill(want, (size_t)n, q->seq[q->head]);
-	FZ_ASSERT(memcmp(buf, want, (size_t)n) == 0, "side %c %s: message torn", "AB"[s], call);
+	FZ_ASSERT(n == 0 || memcmp(buf, want, (size_t)n) == 0, "side %c %s: message torn",
+	          "AB"[s], call);
 	free(want);
 	q->head = (q->head + 1) % QMAX;
 	q->n--;
@@ -188,6 +289,55 @@ do_recv(struct run *r, int s, size_t cap, int timeout)
 	n = ipc_recv(r->ch[s], buf, cap, timeout);
 	check_arrival(r, s, buf, n, cap, 0, timeout, "ipc_recv");
 	free(buf);
+}
+
+/* ipc_recv_batch into buffers sized by @p spec (see the top). Before a
+ * scribble: the queued messages in order, as far as they fit, and short
+ * only where the queue ends or the next message does not fit. */
+static void
+do_recv_batch(struct run *r, int s, const uint8_t *spec, size_t n, int timeout)
+{
+	struct queue *q = &r->q[!s];
+	struct iovec iov[BATCH_MAX];
+	size_t cap[BATCH_MAX], i;
+	ssize_t got;
+
+	for (i = 0; i < n; i++) {
+		size_t due = i < q->n ? q->len[(q->head + i) % QMAX] : 64;
+
+		if (spec[i] & 8)
+			cap[i] = due;
+		else if (spec[i] & 16)
+			cap[i] = due ? due - 1 : 0;
+		else
+			cap[i] = caps[spec[i] & 7];
+		iov[i].iov_len = cap[i];
+		iov[i].iov_base = NULL;
+		if (!(cap[i] == 0 && (spec[i] & 32)) && !(iov[i].iov_base = malloc(cap[i] ? cap[i] : 1)))
+			fz_fail("out of memory");
+	}
+	got = ipc_recv_batch(r->ch[s], iov, n, timeout);
+	if (verbose)
+		fprintf(stderr, "  %c ipc_recv_batch(%zu): %zd\n", "AB"[s], n, got);
+	check_any(r, s, got, n, "ipc_recv_batch");
+	FZ_ASSERT(got != 0, "side %c: ipc_recv_batch gave 0 (at least 1, or an error)", "AB"[s]);
+	for (i = 0; i < (size_t)(got > 0 ? got : 0); i++)
+		FZ_ASSERT(iov[i].iov_len <= cap[i], "side %c: ipc_recv_batch: message %zu has %zu "
+		          "bytes in a buffer of %zu", "AB"[s], i, iov[i].iov_len, cap[i]);
+	if (got <= 0) {
+		/* as a receive into the first buffer */
+		check_arrival(r, s, NULL, got, cap[0], 0, timeout, "ipc_recv_batch");
+	} else if (!r->scribbled) {
+		for (i = 0; i < (size_t)got; i++)
+			check_arrival(r, s, iov[i].iov_base, (ssize_t)iov[i].iov_len, cap[i], 0,
+			              timeout, "ipc_recv_batch");
+		FZ_ASSERT((size_t)got == n || !q->n || q->len[q->head] > cap[got],
+		          "side %c: ipc_recv_batch stopped at %zd of %zu, but the next queued "
+		          "message (%zu bytes) fits buffer %zd (%zu)", "AB"[s], got, n,
+		          q->len[q->head], got, cap[got]);
+	}
+	for (i = 0; i < n; i++)
+		free(iov[i].iov_base);
 }
 
 static void
@@ -260,18 +410,26 @@ static void
 do_poll(struct run *r, int s)
 {
 	struct ipc_pollitem it = { .ch = r->ch[s], .events = IPC_POLLIN | IPC_POLLOUT };
-	int rc = ipc_poll(&it, 1, 0);
+	int rc = ipc_poll(&it, 1, 0), fd;
 
-	/* A scribbled segment: ipc_fd() checks the rings and fails with
-	 * -EPROTO, and so does ipc_poll() (issue 9: every call on the victim
-	 * answers -EPROTO, ipc_poll included); like any call's -EPROTO it
-	 * needs a scribble, and sticks. (crashes-pending/shm-poll-broken-eproto
-	 * asks for a report in revents instead: not decided yet.) */
-	if (rc == -EPROTO) {
-		check_any(r, s, rc, 0, "ipc_poll");
+	/* A broken channel is no error of the call (ipc_poll(3)): it comes
+	 * back at once as IPC_POLLERR with both directions asked, and then
+	 * every call answers -EPROTO. Like any -EPROTO it needs a scribble. */
+	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
+	FZ_ASSERT(rc == (it.revents != 0), "ipc_poll: %d, revents %#x", rc, it.revents);
+	if (it.revents & IPC_POLLERR) {
+		FZ_ASSERT(r->scribbled, "side %c: IPC_POLLERR from a segment nobody wrote",
+		          "AB"[s]);
+		FZ_ASSERT((it.revents & (IPC_POLLIN | IPC_POLLOUT)) == (IPC_POLLIN | IPC_POLLOUT),
+		          "side %c: broken, but revents %#x lacks a direction asked", "AB"[s],
+		          it.revents);
+		fd = ipc_fd(r->ch[s]);
+		FZ_ASSERT(fd == -EPROTO, "side %c: IPC_POLLERR, then ipc_fd %d", "AB"[s], fd);
+		check_any(r, s, fd, 0, "ipc_fd");
 		return;
 	}
-	FZ_ASSERT(rc == 0 || rc == 1, "ipc_poll: %d (%s)", rc, ipc_strerror(rc));
+	FZ_ASSERT(!r->broken[s], "side %c: broken, but ipc_poll reports %#x", "AB"[s],
+	          it.revents);
 	if (!r->scribbled && r->q[!s].n)
 		FZ_ASSERT(it.revents & IPC_POLLIN, "side %c: a message is queued, ipc_poll "
 		          "does not see it", "AB"[s]);
@@ -306,7 +464,9 @@ reattach_b(struct run *r)
 static void
 op(struct run *r, struct fz *f)
 {
-	unsigned o = fz_u8(f), what = o & 15, s = (o >> 4) & 1, arg = o >> 5;
+	unsigned o = fz_u8(f), what = o & 15, s = (o >> 4) & 1, arg = o >> 5, c;
+	size_t len[BATCH_MAX], k, i;
+	uint8_t spec[BATCH_MAX];
 	ssize_t n;
 
 	if (!r->ch[s] && what != 4 && what != 5 && what != 8)
@@ -359,6 +519,24 @@ op(struct run *r, struct fz *f)
 	case 12:
 		do_loan_recv(r, (int)s);
 		break;
+	case 13:
+	case 14:
+		c = fz_u8(f);
+		k = what == 13 ? (c & 15) + 1 : c & 8 ? 0 : (c & 7) + 1;
+		for (i = 0; i < k; i++)
+			len[i] = fz_u16(f);
+		if (what == 13)
+			do_send_batch(r, (int)s, len, k, batch_timeout(arg));
+		else
+			do_sendv(r, (int)s, len, k, batch_timeout(arg));
+		break;
+	case 15:
+		c = fz_u8(f);
+		k = (c & 15) + 1;
+		for (i = 0; i < k; i++)
+			spec[i] = (uint8_t)fz_u8(f);
+		do_recv_batch(r, (int)s, spec, k, batch_timeout(arg));
+		break;
 	default:
 		do_recv(r, (int)s, 4096, 0);
 	}
@@ -379,6 +557,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!r)
 		fz_fail("out of memory");
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
 	snprintf(r->name, sizeof(r->name), "shm:%ss%u", fz_shm_prefix(), ++counter);
 	r->opt = (ipc_options)IPC_OPTIONS_INIT;
 	r->opt.capacity = cap;

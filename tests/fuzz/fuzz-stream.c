@@ -14,14 +14,19 @@
  *           0x41       u32 m: a hello carrying max_msg m (valid if m <= 2^31-1)
  *           0x42       u24 n, u8 s: a frame of n bytes (pattern from s)
  *           0x43       u24 n, u8 b: n bytes of value b
- *           0x44-0xff  one receive with timeout 0; the op picks the call
+ *           0x44-0xbf  one receive with timeout 0; the op picks the call
  *                      and the buffer (see recv_step)
+ *           0xc0-0xff  ipc_recv_batch with timeout 0 over n buffers (op bits
+ *                      0-2 and 3-4, see recv_batch_step), then min(n, 8)
+ *                      bytes that size the buffers, cycled
  *
  * At the end the writer closes and the receiver drains until it returns an
  * end (IPC_EOF, -ECONNRESET, -EPROTO). Every answer is checked against a
  * model of doc/wire-format.md run over the same bytes: messages whole, in
  * order, byte for byte, never above cap or max_msg; -EMSGSIZE only for a
- * message larger than the buffer; the end the document names, and -EPROTO
+ * message larger than the buffer (in a batch, only for the first: a later
+ * one stops the batch there); a batch takes every message already written
+ * until one does not fit; the end the document names, and -EPROTO
  * as soon as the bytes written make it certain (no -EAGAIN then); the
  * sticky errors stay; no descriptor is left open (under ASan, no memory). */
 #include <errno.h>
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ipc/ipc.h>
@@ -72,6 +78,7 @@ struct run {
 	size_t         rawpos;      /* raw: bytes delivered so far */
 	int            ended;       /* the receiver returned an end */
 	ssize_t        end_rc;
+	size_t         batches, batched;  /* FUZZ_VERBOSE: batches with messages, their messages */
 };
 
 /* ------------------------------------------------------------ the model */
@@ -225,7 +232,7 @@ check_message(struct run *r, const unsigned char *buf, ssize_t n, size_t cap, co
 		FZ_ASSERT(n >= 1, "raw %s: 0 bytes", call);
 		FZ_ASSERT(r->rawpos + (size_t)n <= r->wpos, "raw %s: %zd bytes, only %zu unread",
 		          call, n, r->wpos - r->rawpos);
-		FZ_ASSERT(memcmp(buf, r->wire + r->rawpos, (size_t)n) == 0,
+		FZ_ASSERT(n == 0 || memcmp(buf, r->wire + r->rawpos, (size_t)n) == 0,
 		          "raw %s: bytes differ at offset %zu", call, r->rawpos);
 		r->rawpos += (size_t)n;
 		return;
@@ -235,7 +242,7 @@ check_message(struct run *r, const unsigned char *buf, ssize_t n, size_t cap, co
 	          call, n);
 	FZ_ASSERT((size_t)n == r->md.m[r->next].len, "%s: message %zu has %zd bytes, not %zu",
 	          call, r->next, n, r->md.m[r->next].len);
-	FZ_ASSERT(memcmp(buf, r->wire + r->md.m[r->next].off, (size_t)n) == 0,
+	FZ_ASSERT(n == 0 || memcmp(buf, r->wire + r->md.m[r->next].off, (size_t)n) == 0,
 	          "%s: message %zu torn or garbled", call, r->next);
 	r->next++;
 }
@@ -315,14 +322,128 @@ recv_alloc(struct run *r, int timeout)
 	return n;
 }
 
-/* One receive. @p how: bits 0-2 the call (0-3 ipc_recv with a buffer of
- * caps[bits 3-5], 4 ipc_recv_size, 5 ipc_recv_alloc, 6 ipc_recv with
- * exactly the next message's size, 7 one byte less). */
+#define BATCH_SPECS   8             /* sizing bytes one batch op reads */
+#define BATCH_BYTES   (4u << 20)    /* room one batch may allocate */
+/* PENDING (crashes-pending/stream-recv-null-zero-buffer): a zero-length
+ * message into a NULL base of room 0, which every receive call takes, is
+ * memcpy(NULL, p, 0) in lib/framing.c, undefined behaviour that UBSan
+ * stops at; 1 once that is fixed. */
+#define NULL_BASES    0
+
+/* The room of buffer @p i of a batch from its sizing byte @p b: bits 0-2
+ * 0-5 caps[bits 3-5], 6 exactly the size of the message due i-th from
+ * now, 7 one byte less; bit 6 with room 0: a NULL base. */
+static size_t
+batch_cap(const struct run *r, size_t i, unsigned b)
+{
+	long long due = -1;
+
+	if (r->next + i < r->md.n)
+		due = (long long)r->md.m[r->next + i].len;
+	else if (r->next + i == r->md.n)
+		due = r->md.cut_len;
+	switch (b & 7) {
+	case 6:
+		return due >= 0 ? (size_t)due : 16;
+	case 7:
+		return due > 0 ? (size_t)due - 1 : 0;
+	default:
+		return caps[(b >> 3) & 7];
+	}
+}
+
+/* ipc_recv_batch over n = ((how & 7) + 1) << 2 * ((how >> 3) & 3) buffers
+ * (1 to 512), sized by @p spec (k bytes, cycled), each malloc'd to its
+ * exact room so that ASan sees an overrun. */
 static ssize_t
-recv_step(struct run *r, unsigned how, int timeout)
+recv_batch_step(struct run *r, unsigned how, const uint8_t *spec, size_t k, int timeout)
+{
+	size_t n = (size_t)((how & 7) + 1) << (2 * ((how >> 3) & 3)), i, room = 0;
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	size_t *cap = calloc(n, sizeof(*cap));
+	ssize_t got;
+
+	if (!iov || !cap)
+		fz_fail("out of memory");
+	for (i = 0; i < n; i++) {
+		unsigned b = spec[i % k];
+
+		cap[i] = batch_cap(r, i, b);
+		if (cap[i] > BATCH_BYTES - room)
+			cap[i] = caps[4];       /* the budget is spent: small ones */
+		room += cap[i];
+		iov[i].iov_len = cap[i];
+		if (!(NULL_BASES && cap[i] == 0 && (b & 0x40)) &&
+		    !(iov[i].iov_base = malloc(cap[i] ? cap[i] : 1)))
+			fz_fail("out of memory");
+	}
+	got = ipc_recv_batch(r->ch, iov, n, timeout);
+	for (i = 0; i < n; i++)
+		FZ_ASSERT(i < (size_t)(got > 0 ? got : 0) || iov[i].iov_len == cap[i],
+		          "ipc_recv_batch: %zd, but buffer %zu's length changed to %zu", got, i,
+		          iov[i].iov_len);
+	if (r->raw) {
+		FZ_ASSERT(got == -EINVAL, "raw ipc_recv_batch: %zd, want -EINVAL", got);
+	} else if (got > 0) {
+		FZ_ASSERT((size_t)got <= n, "ipc_recv_batch: %zd messages into %zu buffers", got, n);
+		for (i = 0; i < (size_t)got; i++)
+			check_message(r, iov[i].iov_base, (ssize_t)iov[i].iov_len, cap[i],
+			              "ipc_recv_batch");
+		r->batches++;
+		r->batched += (size_t)got;
+		/* Short only where it must be: the next message is not all
+		 * written yet (every written byte is in the kernel: this thread
+		 * is the writer), does not fit its buffer, or is the end. */
+		if ((size_t)got < n && r->next < r->md.n) {
+			const struct msg *m = &r->md.m[r->next];
+
+			FZ_ASSERT(m->off + m->len > r->wpos || m->len > cap[got],
+			          "ipc_recv_batch: %zd of %zu, but message %zu (%zu bytes) is all "
+			          "there and fits buffer %zd (%zu)", got, n, r->next, m->len, got,
+			          cap[got]);
+		}
+	} else if (got == 0) {
+		fz_fail("ipc_recv_batch: 0 messages (at least 1 or an error)");
+	} else if (got == -EMSGSIZE) {
+		FZ_ASSERT(!r->ended, "ipc_recv_batch: -EMSGSIZE after the end");
+		FZ_ASSERT(due_len(r) > (long long)cap[0], "ipc_recv_batch: -EMSGSIZE with the "
+		          "first buffer %zu, the next message has %lld bytes", cap[0], due_len(r));
+	} else {
+		check_negative(r, got, "ipc_recv_batch", timeout);
+	}
+	for (i = 0; i < n; i++)
+		free(iov[i].iov_base);
+	free(iov);
+	free(cap);
+	return got;
+}
+
+/* One receive. @p how: bits 6-7 both set, ipc_recv_batch sized by the
+ * @p k bytes at @p spec (none: bytes made from @p how); else bits 0-2 the
+ * call (0-3 ipc_recv with a buffer of caps[bits 3-5], 4 ipc_recv_size,
+ * 5 ipc_recv_alloc, 6 ipc_recv with exactly the next message's size, 7 one
+ * byte less). */
+static ssize_t
+recv_step(struct run *r, unsigned how, const uint8_t *spec, size_t k, int timeout)
 {
 	long long due = due_len(r);
+	uint8_t made[BATCH_SPECS];
+	size_t i;
 
+	how &= 0xff;
+	if ((how & 0xc0) == 0xc0) {
+		if (!k) {
+			/* every other buffer (the first too) fits exactly */
+			for (i = 0; i < BATCH_SPECS; i++) {
+				made[i] = (uint8_t)(how * 0x9d + i * 0x3b);
+				if (!(i & 1))
+					made[i] = (uint8_t)((made[i] & ~7u) | 6);
+			}
+			spec = made;
+			k = BATCH_SPECS;
+		}
+		return recv_batch_step(r, how, spec, k, timeout);
+	}
 	switch (how & 7) {
 	case 4:
 		return recv_size(r, timeout);
@@ -417,9 +538,9 @@ static void
 script_op(struct run *r, struct fz *f, int pass)
 {
 	unsigned op = fz_u8(f);
-	size_t n, got;
+	size_t n, got, k;
 	unsigned char h[12];
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	uint32_t v;
 
 	if (op <= 0x40) {
@@ -453,8 +574,14 @@ script_op(struct run *r, struct fz *f, int pass)
 			wire_fill(r, v, (unsigned)got, op == 0x42);
 		n = v + (op == 0x42 ? 4 : 0);
 	} else {
+		k = 0;
+		if ((op & 0xc0) == 0xc0) {
+			/* a batch: its sizing bytes, read in both passes */
+			n = (size_t)((op & 7) + 1) << (2 * ((op >> 3) & 3));
+			p = fz_bytes(f, n < BATCH_SPECS ? n : BATCH_SPECS, &k);
+		}
 		if (pass == 1 && !r->ended)
-			recv_step(r, op, 0);
+			recv_step(r, op, k ? p : NULL, k, 0);
 		return;
 	}
 	if (pass == 1) {
@@ -540,7 +667,7 @@ drain(struct run *r, unsigned seed)
 	ssize_t n;
 
 	for (i = 0; !r->ended; i++) {
-		n = recv_step(r, seed + i * 0x2b, timeout);
+		n = recv_step(r, seed + i * 0x2b, NULL, 0, timeout);
 		if (n == -EAGAIN) {
 			/* ipc_fd's rule: a drain ends at -EAGAIN, then the loop
 			 * waits for the descriptor. It must fire: all is there. */
@@ -553,8 +680,9 @@ drain(struct run *r, unsigned seed)
 		}
 		FZ_ASSERT(i < 10000000, "the drain never ends");
 	}
-	recv_step(r, seed ^ 5, timeout);
-	recv_step(r, seed ^ 4, timeout);
+	recv_step(r, seed ^ 5, NULL, 0, timeout);
+	recv_step(r, seed ^ 4, NULL, 0, timeout);
+	recv_step(r, seed | 0xc0, NULL, 0, timeout);
 }
 
 int
@@ -595,8 +723,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close_writer(&r);
 		drain(&r, mode >> 4);
 		if (getenv("FUZZ_VERBOSE"))
-			fprintf(stderr, "  %zu bytes, %zu messages (%zu raw bytes), end %zd\n",
-			        r.wlen, r.next, r.rawpos, r.end_rc);
+			fprintf(stderr, "  %zu bytes, %zu messages (%zu raw bytes, %zu in %zu "
+			        "batches), end %zd\n", r.wlen, r.next, r.rawpos, r.batched,
+			        r.batches, r.end_rc);
 		FZ_ASSERT(ipc_close(r.ch) == 0, "ipc_close of a receiver failed");
 	}
 	free(r.wire);

@@ -68,6 +68,24 @@ def rx(method, cap=0):
     return bytes([0x80 | cap << 3 | method])
 
 
+def rxb(specs, nbits=None, scale=0):
+    """ipc_recv_batch over ((nbits + 1) << 2 * scale) buffers (nbits: the
+    number of specs less one by default), sized by the spec bytes, cycled:
+    bits 0-2 0-5 caps[bits 3-5], 6 the size of the message due i-th from
+    now, 7 one less; bit 6 with room 0: a NULL base."""
+    if nbits is None:
+        nbits = len(specs) - 1
+    n = (nbits + 1) << (2 * scale)
+    return bytes([0xc0 | scale << 3 | nbits]) + bytes(specs[:min(n, 8)])
+
+
+EXACT, LESS, NULL0 = 6, 7, 0x40      # batch buffer specs; cap(i) = i << 3
+
+
+def cap(i):
+    return i << 3
+
+
 HELLO_BYTES = bytes.fromhex('8949504301000000 01000000')
 WORKED = bytes.fromhex('89495043010000000100000000000002686900000000')
 
@@ -124,6 +142,45 @@ seed('stream', 'raw-file', s_head(FILE | RAW) + lit(b'abc') + rx(5))
 seed('stream', 'empty', s_head(SOCK))
 seed('stream', 'empty-file', s_head(FILE))
 seed('stream', 'hello-only', s_head(PIPE) + hello() + rx(4) + rx(5))
+# ipc_recv_batch (0xc0-0xff ops; the drain also batches when its seed, mode
+# bits 4-7 plus 0x2b a step, has bits 6-7 set)
+seed('stream', 'batch-worked-example', s_head(SOCK) + lit(WORKED) + rxb([EXACT] * 4) + rx(5))
+seed('stream', 'batch-zero-length', s_head(PIPE) + hello() + frame(0) * 20 +
+     rxb([NULL0, cap(0), EXACT], nbits=7, scale=1) + frame(0) * 3 + rxb([NULL0]))
+seed('stream', 'batch-too-small-stops', s_head(SOCK) + hello() + frame(10, 1) + frame(100, 2) +
+     frame(5, 3) + rxb([EXACT, LESS, EXACT, EXACT]) + rxb([LESS, EXACT]) +
+     rxb([EXACT, EXACT, EXACT]) + rx(5))
+seed('stream', 'batch-fixed-caps', s_head(PIPE) + hello() + frame(1) + frame(4, 1) + frame(12, 2) +
+     frame(13, 3) + frame(100, 4) + rxb([cap(1), cap(2), cap(3), cap(3), cap(4)]) +
+     rxb([cap(4), cap(5)]))
+seed('stream', 'batch-large', s_head(PIPE | 0xc0) + hello() + frame(300000, 3) + frame(5) +
+     frame(200000, 4) + rxb([EXACT, EXACT, EXACT]) + frame(70000, 5) + frame(1) +
+     rxb([cap(7), cap(6), cap(7)]))
+seed('stream', 'batch-large-socket', s_head(SOCK | 0xd0) + hello() + frame(65536 - 4, 7) +
+     frame(65536, 8) + frame(3) + frame(65537, 10) + rxb([EXACT] * 4) + frame(700000, 11))
+seed('stream', 'batch-split-messages', s_head(SOCK) + lit(WORKED[:12]) +
+     lit(bytes.fromhex('00000003616263 000000')) + rxb([EXACT] * 3) +
+     lit(bytes.fromhex('02 6869 00000001')) + rxb([EXACT] * 3) + lit(b'z') + rxb([EXACT] * 3))
+seed('stream', 'batch-then-garbage', s_head(SOCK) + lit(WORKED) + lit(b'\x00\x00\x00\x01x') +
+     lit(b'\xc0\x00') + rxb([EXACT] * 8) + rxb([EXACT]) + rx(5))
+seed('stream', 'batch-then-cut-off', s_head(PIPE | 0xe0) + hello() + frame(3, 1) + frame(4, 2) +
+     lit(b'\x00\x00\x00\x64') + fill(50, 0x41) + rxb([EXACT] * 4) + rxb([EXACT] * 2))
+seed('stream', 'batch-hellos-between', s_head(PIPE) + hello() + frame(3, 1) + hello(100) +
+     frame(4, 2) + hello() + frame(5, 3) + rxb([EXACT] * 4))
+seed('stream', 'batch-max-msg', s_head(SOCK, 10) + hello() + frame(10, 1) + frame(0) +
+     frame(11, 2) + rxb([EXACT, EXACT, cap(7)]) + rxb([cap(7)]))
+seed('stream', 'batch-many', s_head(SOCK) + hello() + frame(1, 9) * 600 +
+     rxb([EXACT], nbits=7, scale=3) + rxb([EXACT, NULL0], nbits=7, scale=3))
+seed('stream', 'batch-mixed-with-single', s_head(PIPE) + hello() +
+     (frame(7, 1) + frame(0) + frame(300, 2)) * 4 + rx(6) + rxb([EXACT] * 2) + rx(4) +
+     rx(5) + rxb([EXACT, cap(5), LESS, EXACT]) + rx(6) + rxb([cap(7)] * 8))
+seed('stream', 'batch-evloop-drain', s_head(SOCK | EVLOOP | 0xc0) + hello() +
+     (frame(20, 1) + frame(500, 2)) * 40 + frame(3000, 3))
+seed('stream', 'batch-file', s_head(FILE | 0xd0) + hello() + frame(150000, 1) + frame(2) +
+     frame(0) * 5 + rxb([EXACT] * 8) + rxb([EXACT, cap(5)]))
+seed('stream', 'batch-ipc-pipe', s_head(IPCPIPE | 0xf0) + hello() + frame(10, 1) * 30 +
+     rxb([EXACT], nbits=3, scale=2))
+seed('stream', 'batch-raw', s_head(SOCK | RAW) + lit(b'raw bytes') + rxb([cap(5)]) + rx(0, 5))
 
 
 # ------------------------------------------------------------ open
@@ -284,6 +341,23 @@ def m_loan_send(side, n, arg=0): return m_op(11, side, arg) + be16(n)  # arg 1 h
 def m_loan_recv(side): return m_op(12, side)
 
 
+def m_sbatch(side, lens, arg=0):
+    return m_op(13, side, arg) + bytes([len(lens) - 1]) + b''.join(be16(n) for n in lens)
+
+
+def m_sendv(side, lens, arg=0):
+    return m_op(14, side, arg) + bytes([len(lens) - 1 if lens else 8]) + \
+        b''.join(be16(n) for n in lens)
+
+
+def m_rbatch(side, specs, arg=0):
+    return m_op(15, side, arg) + bytes([len(specs) - 1]) + bytes(specs)
+
+
+# m_rbatch buffer sizes: caps[0-7], or the queued message's length (less one)
+Q_EXACT, Q_LESS, Q_NULL0 = 8, 16, 32 | 0
+
+
 PING = m_send(A, 5) + m_recv(B, 6) + m_send(B, 7) + m_recv(A, 6)
 seed('shm', 'ping-pong', bytes([0]) + PING * 3)
 seed('shm', 'ping-pong-event-loop', bytes([FD_A | FD_B]) + PING + m_recv(A, 6) + m_recv(B, 6) +
@@ -332,6 +406,60 @@ seed('shm', 'scribble-receiver-limit', bytes([0]) + m_field(6, 1) + m_send(A, 10
      m_field(6, 0xffffffff) + m_send(A, 3000) + m_recv(B, 6))
 seed('shm', 'scribble-data-only', bytes([0]) + m_send(A, 64) + m_poke(4096 + 8 + 3, 0, 0x55) +
      m_recv(B, 6) + m_send(A, 64) + m_recv(B, 6))
+# was crashes-pending/shm-poll-broken-eproto: ipc_poll on the broken side
+# failed the whole call with -EPROTO; now IPC_POLLERR in its revents
+seed('shm', 'scribble-tail-then-poll', bytes([0]) + m_send(A, 8) +
+     m_field(1, 0x7777777777777777) + m_recv(B, 6) + m_poll(B))
+
+# the 0.2 calls: ipc_send_batch, ipc_sendv, ipc_recv_batch (ops 13-15; 11-12 are the loans')
+seed('shm', 'batch-ping-pong', bytes([0]) + m_sbatch(A, [5, 0, 100]) + m_rbatch(B, [Q_EXACT] * 4) +
+     m_sendv(B, [3, 0, 4]) + m_rbatch(A, [Q_EXACT]) + m_sbatch(B, [1]) + m_recv(A, 6))
+seed('shm', 'batch-fill-the-ring', bytes([0]) + m_sbatch(A, [1000] * 16) +
+     m_rbatch(B, [Q_EXACT] * 16) + m_sbatch(A, [1000] * 16) + m_rbatch(B, [5, 5, 4]) +
+     m_rbatch(B, [7] * 16))
+seed('shm', 'batch-above-max-msg-default', bytes([0]) + m_sbatch(A, [10, 3000, 10]) +
+     m_sbatch(A, [3000, 1]) + m_sbatch(A, [2048, 2049]) + m_rbatch(B, [7, 7, 7]))
+seed('shm', 'batch-max-msg-100', bytes([MAX_100 | CAP8K]) + m_sbatch(B, [100, 101]) +
+     m_sendv(B, [50, 50]) + m_sendv(B, [50, 51]) + m_rbatch(A, [5] * 4))
+seed('shm', 'batch-recv-too-small', bytes([0]) + m_sbatch(A, [10, 20, 30]) +
+     m_rbatch(B, [Q_EXACT, Q_LESS, Q_EXACT]) + m_rbatch(B, [Q_LESS]) +
+     m_rbatch(B, [Q_EXACT, Q_EXACT]) + m_rbatch(B, [Q_EXACT]))
+seed('shm', 'batch-zero-length', bytes([0]) + m_sbatch(A, [0] * 16) + m_rbatch(B, [Q_NULL0] * 16) +
+     m_sendv(A, []) + m_sendv(A, [0, 0]) + m_rbatch(B, [0, 0, 0]))
+seed('shm', 'batch-wrap-around', bytes([0]) +
+     (m_sbatch(A, [1000, 700]) + m_rbatch(B, [Q_EXACT, Q_EXACT])) * 10)
+seed('shm', 'batch-mixed-with-single', bytes([CAP8K]) + m_send(A, 10) + m_sbatch(A, [20, 30]) +
+     m_sendv(A, [4, 4, 4]) + m_recv(B, 6) + m_rbatch(B, [Q_EXACT, Q_EXACT]) + m_size(B) +
+     m_alloc(B) + m_rbatch(B, [6]))
+seed('shm', 'sendv-pieces', bytes([0]) + m_sendv(A, [1, 2, 3, 4, 5, 6, 7, 8]) +
+     m_sendv(A, [2000, 49]) + m_sendv(A, [2000, 48]) + m_recv(B, 6) + m_recv(B, 6))
+seed('shm', 'batch-timeouts', bytes([0]) + m_rbatch(B, [6], arg=1) + m_sbatch(A, [2000, 2000], 3) +
+     m_sbatch(A, [2000], 1) + m_sendv(A, [1000, 1000], 1) + m_rbatch(B, [6, 6], 3))
+seed('shm', 'batch-event-loop', bytes([FD_A | FD_B]) + m_sbatch(A, [5, 6]) + m_poll(B) +
+     m_rbatch(B, [Q_EXACT] * 3) + m_poll(B) + m_sendv(B, [1, 1]) + m_poll(A) + m_rbatch(A, [6]))
+seed('shm', 'scribble-tail-batch', bytes([0]) + m_sbatch(A, [8] * 4) +
+     m_field(1, 0x7777777777777777) + m_rbatch(B, [Q_EXACT] * 4) + m_sbatch(A, [8]) +
+     m_sendv(A, [4, 4]) + m_poll(B) + m_rbatch(B, [6]))
+seed('shm', 'scribble-record-length-batch', bytes([0]) + m_sbatch(A, [16, 16, 16]) +
+     m_poke(4096 + 24 + 4, 2, 0xffffff00) + m_rbatch(B, [7] * 3) + m_rbatch(B, [7] * 3) +
+     m_recv(B, 6))
+seed('shm', 'scribble-head-batch', bytes([0]) + m_sbatch(A, [1000] * 3) + m_field(2, 0xfff0) +
+     m_sbatch(A, [1000] * 3) + m_rbatch(B, [7] * 4))
+
+# the seeds branch shmbatch wrote for its own batch ops (11-12 there), in
+# these ops' terms (a spec byte 0-7 is caps[] as there)
+seed('shm', 'batch-mixed', bytes([0]) + m_sbatch(A, [0, 5, 64, 0]) + m_send(A, 7) +
+     m_rbatch(B, [6, 6, 2, 6, 6]) + m_rbatch(B, [2, 6]) + m_rbatch(B, [6] * 8) + m_recv(B, 6))
+seed('shm', 'batch-full-ring', bytes([0]) + m_sbatch(A, [1000] * 5) + m_sbatch(A, [1000] * 2) +
+     m_rbatch(B, [5] * 2) + m_sbatch(A, [1000] * 3) + m_rbatch(B, [6] * 8) +
+     m_rbatch(B, [6] * 8))
+seed('shm', 'batch-above-max-msg', bytes([MAX_100]) + m_sbatch(B, [100, 101, 1]) +
+     m_sbatch(B, [101, 1]) + m_rbatch(A, [6, 6, 6]))
+seed('shm', 'batch-scribble-second-record', bytes([0]) + m_sbatch(A, [16] * 4) +
+     m_poke(4096 + 24 + 4, 2, 0x7fffffff) + m_rbatch(B, [6] * 4) + m_rbatch(B, [6] * 4) +
+     m_sbatch(B, [1]))
+seed('shm', 'batch-scribble-tail', bytes([0]) + m_sbatch(A, [8] * 3) + m_field(1, 13) +
+     m_sbatch(A, [8] * 3) + m_rbatch(B, [6] * 3))
 
 
 def main():

@@ -23,9 +23,14 @@ ipc__shm_poll(ipc_channel *ch, short events, struct ipc_poll_wait *w)
 	w->fd[0] = p->epfd;     /* made by ipc_fd(), which ipc_poll() called */
 	w->events[0] = POLLIN;
 	w->recheck = 1;
-	if (!p->seg || __atomic_load_n(&p->broken, __ATOMIC_RELAXED) ||
-	    ipc__shm_ring_check(p, shm_txring(p)) < 0)
-		return events;  /* every call answers at once: let it say why */
+	if (!p->seg)
+		return events;  /* closed under us: every call answers at once */
+	/* Broken: ipc_poll(3) reports it as an error, with the directions
+	 * asked, whose calls answer at once and say why. */
+	if (__atomic_load_n(&p->broken, __ATOMIC_RELAXED) ||
+	    ipc__shm_ring_check(p, shm_txring(p)) < 0 ||
+	    ipc__shm_ring_check(p, shm_rxring(p)) < 0)
+		return (short)(events | IPC_POLLERR);
 	if ((events & IPC_POLLIN) && ch->drv->pending(ch))
 		known |= IPC_POLLIN;
 	if (events & IPC_POLLOUT) {
