@@ -814,7 +814,8 @@ raw_recv(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 
 		if (n > cap)
 			n = cap;
-		memcpy(buf, s->rbuf + s->rpos, n);
+		if (n)  /* buf may be NULL with cap 0 */
+			memcpy(buf, s->rbuf + s->rpos, n);
 		s->rpos += n;
 		return (ssize_t)n;
 	}
@@ -917,7 +918,8 @@ recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 		have = s->rend - s->rpos;
 	}
 	if (have >= total) {
-		memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, (size_t)len);
+		if (len)    /* an empty message may go to a NULL buffer of room 0 */
+			memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, (size_t)len);
 		s->rpos += total;
 		rbuf_settle(s);
 		return len;

@@ -324,11 +324,6 @@ recv_alloc(struct run *r, int timeout)
 
 #define BATCH_SPECS   8             /* sizing bytes one batch op reads */
 #define BATCH_BYTES   (4u << 20)    /* room one batch may allocate */
-/* PENDING (crashes-pending/stream-recv-null-zero-buffer): a zero-length
- * message into a NULL base of room 0, which every receive call takes, is
- * memcpy(NULL, p, 0) in lib/framing.c, undefined behaviour that UBSan
- * stops at; 1 once that is fixed. */
-#define NULL_BASES    0
 
 /* The room of buffer @p i of a batch from its sizing byte @p b: bits 0-2
  * 0-5 caps[bits 3-5], 6 exactly the size of the message due i-th from
@@ -373,7 +368,7 @@ recv_batch_step(struct run *r, unsigned how, const uint8_t *spec, size_t k, int 
 			cap[i] = caps[4];       /* the budget is spent: small ones */
 		room += cap[i];
 		iov[i].iov_len = cap[i];
-		if (!(NULL_BASES && cap[i] == 0 && (b & 0x40)) &&
+		if (!(cap[i] == 0 && (b & 0x40)) &&
 		    !(iov[i].iov_base = malloc(cap[i] ? cap[i] : 1)))
 			fz_fail("out of memory");
 	}
