@@ -6,6 +6,7 @@
  * holding a loan. The -EOPNOTSUPP of other transports is in conformance. */
 #include "test-common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,15 +26,39 @@
 #define SEG_DATA(r, cap) (4096 + (size_t)(r) * (cap))
 #define CAP 4096u
 
-/* "shm:/ipc-test-<pid>-loan-<tag>": the fixture's prefix, so that a failed
- * test's teardown finds what it left. */
+static pid_t runner;     /* the process that runs the suite */
+
+/* "shm:/ipc-test-<pid>-loan-<runner>-<tag>": the fixture's prefix (its
+ * teardown checks and sweeps it), and the runner's pid, so that the runner
+ * sweeps at exit what a failed test (no teardown) left. */
 static const char *
 loan_uri(const char *tag)
 {
 	static char uri[128];
 
-	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-loan-%s", (long)getpid(), tag);
+	snprintf(uri, sizeof(uri), "shm:/ipc-test-%ld-loan-%ld-%s", (long)getpid(),
+	         (long)runner, tag);
 	return uri;
+}
+
+static void
+sweep_at_exit(void)
+{
+	char mark[64];
+	DIR *d;
+	struct dirent *e;
+
+	if (getpid() != runner || !(d = opendir("/dev/shm")))
+		return;
+	snprintf(mark, sizeof(mark), "-loan-%ld-", (long)runner);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "ipc-test-", 9) == 0 && strstr(e->d_name, mark)) {
+			char name[300];
+
+			snprintf(name, sizeof(name), "/%s", e->d_name);
+			shm_unlink(name);
+		}
+	closedir(d);
 }
 
 /* A (creator, receives what b sends) and b, with a ring of @p cap bytes. */
@@ -677,5 +702,7 @@ main(int argc, char **argv)
 		test_skip("no shm transport");
 	if (hooks)
 		test_need_hooks("crash points inside loans");
+	runner = getpid();
+	atexit(sweep_at_exit);
 	return test_run(loan_suite(hooks));
 }
