@@ -138,7 +138,8 @@ channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 		rc = -EAGAIN;
 		if (x.len < NOGIL_COPY)
 			rc = ipc_send(x.ch, x.buf, x.len, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
+		/* A large one is tried here even with timeout 0. */
+		if (rc == -EAGAIN && (w.deadline != 0 || x.len >= NOGIL_COPY))
 			rc = ipcpy_block(&w, send_call, &x);
 	}
 	ipcpy_lock_release(&self->send_lock);

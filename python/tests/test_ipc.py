@@ -168,6 +168,16 @@ class TestBasics(Base):
             with self.assertRaises(TypeError):
                 rx.recv(tmeout=1)
 
+    def test_large_send_timeout_0(self):
+        # A message that fits goes out with timeout 0 whatever its size
+        # (from 64 KiB on it is tried with the GIL released).
+        name = shm_name("big0")
+        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
+                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+            big = os.urandom(100000)
+            self.assertEqual(b.send(big, 0), len(big))
+            self.assertEqual(a.recv(WAIT), big)
+
     def test_eof_broken_pipe_closed(self):
         rx, tx = ipc.pipe()
         tx.send(b"last")
