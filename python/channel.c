@@ -18,6 +18,20 @@ closed_error(void)
 	return NULL;
 }
 
+/* Take @p l of a channel that is still open: 0 with it held, or -1 with an
+ * exception (the wait ran out, a signal handler raised, closed meanwhile). */
+static int
+lock_open(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w)
+{
+	if (ipcpy_lock_acquire(l, w) < 0)
+		return -1;
+	if (self->ch)
+		return 0;
+	ipcpy_lock_release(l);
+	closed_error();
+	return -1;
+}
+
 PyObject *
 ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 {
@@ -29,8 +43,8 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	}
 	self->ch = ch;
 	self->flags = flags;
-	self->fd = -1;
-	self->fd_gen = 0;
+	self->fd.fd = -1;
+	self->fd.gen = 0;
 	self->weakrefs = NULL;
 	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
@@ -105,48 +119,48 @@ recv_size_call(void *c, int ms)
 	return ipc_recv_size(c, ms);
 }
 
+/* send (@p into 0) and recv_into (1, a writable buffer): the caller's
+ * memory as it is (the library's copy is the only one), one library call
+ * under that direction's lock. */
 static PyObject *
-channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+buffer_call(ipcpy_Channel *self, const char *fn, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames, int into)
 {
+	struct ipcpy_lock *lock = into ? &self->recv_lock : &self->send_lock;
 	PyObject *data, *timeout;
 	struct ipcpy_wait w;
 	struct io_ctx x;
 	Py_buffer view;
 	long long rc;
 
-	if (parse_args("send", args, nargs, kwnames, 1, &data, &timeout) < 0 ||
+	if (parse_args(fn, args, nargs, kwnames, 1, &data, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
 		return closed_error();
-	/* The caller's memory as it is: the library's copy is the only one. */
-	if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+	if (PyObject_GetBuffer(data, &view, into ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
 		return NULL;
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0) {
+	if (lock_open(self, lock, &w) < 0) {
 		PyBuffer_Release(&view);
 		return NULL;
 	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.buf = view.buf;
-		x.len = (size_t)view.len;
-		/* A small message that fits now goes out without dropping the
-		 * GIL: that costs more than the send itself. */
-		rc = -EAGAIN;
-		if (x.len < NOGIL_COPY)
-			rc = ipc_send(x.ch, x.buf, x.len, 0);
-		/* A large one is tried here even with timeout 0. */
-		if (rc == -EAGAIN && (w.deadline != 0 || x.len >= NOGIL_COPY))
-			rc = ipcpy_block(&w, send_call, &x);
-	}
-	ipcpy_lock_release(&self->send_lock);
+	x.ch = self->ch;
+	x.buf = view.buf;
+	x.len = (size_t)view.len;
+	/* A small message that fits now goes out without dropping the GIL:
+	 * that costs more than the send itself. */
+	rc = ipcpy_run(&w, into ? recv_call : send_call, &x, !into && x.len < NOGIL_COPY);
+	ipcpy_lock_release(lock);
 	PyBuffer_Release(&view);
 	if (rc < 0)
 		return ipcpy_error(rc, NULL);
 	return PyLong_FromLongLong(rc);
+}
+
+static PyObject *
+channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	return buffer_call(self, "send", args, nargs, kwnames, 0);
 }
 
 /* A framed message into a bytes object of its exact size. */
@@ -224,11 +238,9 @@ channel_recv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 		return NULL;
 	if (!self->ch)
 		return closed_error();
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+	if (lock_open(self, &self->recv_lock, &w) < 0)
 		return NULL;
-	if (!self->ch)
-		res = closed_error();
-	else if (self->flags & IPC_RAW)
+	if (self->flags & IPC_RAW)
 		res = recv_raw(self, &w);
 	else
 		res = recv_framed(self, &w);
@@ -239,68 +251,30 @@ channel_recv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 static PyObject *
 channel_recv_into(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *buffer, *timeout;
-	struct ipcpy_wait w;
-	struct io_ctx x;
-	Py_buffer view;
-	long long rc;
-
-	if (parse_args("recv_into", args, nargs, kwnames, 1, &buffer, &timeout) < 0 ||
-	    ipcpy_wait_init(&w, timeout) < 0)
-		return NULL;
-	if (!self->ch)
-		return closed_error();
-	if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
-		return NULL;
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0) {
-		PyBuffer_Release(&view);
-		return NULL;
-	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.buf = view.buf;
-		x.len = (size_t)view.len;
-		rc = ipcpy_block(&w, recv_call, &x);
-	}
-	ipcpy_lock_release(&self->recv_lock);
-	PyBuffer_Release(&view);
-	if (rc < 0)
-		return ipcpy_error(rc, NULL);
-	return PyLong_FromLongLong(rc);
+	return buffer_call(self, "recv_into", args, nargs, kwnames, 1);
 }
 
 /* ipc_fd() may create the descriptor (shm's wake-up set) on its first call
  * in a process, so that call is serialized with the receivers; the answer
  * is kept for this process (a forked child asks again). */
+static int
+ask_fd(PyObject *o)
+{
+	ipcpy_Channel *self = (ipcpy_Channel *)o;
+
+	if (!self->ch) {
+		closed_error();
+		return IPCPY_PYERR;
+	}
+	return ipc_fd(self->ch);
+}
+
 static PyObject *
 channel_fileno(ipcpy_Channel *self, PyObject *unused)
 {
-	struct ipcpy_wait w;
-	int fd;
-
 	if (!self->ch)
 		return closed_error();
-	if (self->fd >= 0 && self->fd_gen == ipcpy_fork_generation())
-		return PyLong_FromLong(self->fd);
-	ipcpy_wait_init(&w, Py_None);
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
-		return NULL;
-	if (!self->ch) {
-		ipcpy_lock_release(&self->recv_lock);
-		return closed_error();
-	}
-	fd = ipc_fd(self->ch);
-	if (fd >= 0) {
-		self->fd = fd;
-		self->fd_gen = ipcpy_fork_generation();
-	}
-	ipcpy_lock_release(&self->recv_lock);
-	if (fd < 0)
-		return ipcpy_error(fd, NULL);
-	return PyLong_FromLong(fd);
+	return ipcpy_fileno((PyObject *)self, &self->fd, &self->recv_lock, ask_fd);
 }
 
 static long long
@@ -321,12 +295,8 @@ channel_flush(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 		return NULL;
 	if (!self->ch)
 		return closed_error();
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0)
+	if (lock_open(self, &self->send_lock, &w) < 0)
 		return NULL;
-	if (!self->ch) {
-		ipcpy_lock_release(&self->send_lock);
-		return closed_error();
-	}
 	rc = ipcpy_block(&w, flush_call, self->ch);
 	ipcpy_lock_release(&self->send_lock);
 	if (rc < 0)
@@ -498,21 +468,14 @@ send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 		PyErr_SetString(PyExc_OverflowError, "too many pieces");
 		return NULL;
 	}
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0) {
+	if (lock_open(self, &self->send_lock, &w) < 0) {
 		views_release(&vs, vs.n);
 		return NULL;
 	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.iov = vs.iov;
-		x.n = (size_t)vs.n;
-		rc = call(&x, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
-			rc = ipcpy_block(&w, call, &x);
-	}
+	x.ch = self->ch;
+	x.iov = vs.iov;
+	x.n = (size_t)vs.n;
+	rc = ipcpy_run(&w, call, &x, 1);
 	ipcpy_lock_release(&self->send_lock);
 	views_release(&vs, vs.n);
 	if (rc < 0)
@@ -568,19 +531,12 @@ channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
 		iov[i].iov_base = PyBytes_AS_STRING(b);
 		iov[i].iov_len = (size_t)max_size;
 	}
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+	if (lock_open(self, &self->recv_lock, &w) < 0)
 		goto fail;
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.iov = iov;
-		x.n = (size_t)n;
-		rc = ipc_recv_batch(x.ch, x.iov, x.n, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
-			rc = ipcpy_block(&w, recv_batch_call, &x);
-	}
+	x.ch = self->ch;
+	x.iov = iov;
+	x.n = (size_t)n;
+	rc = ipcpy_run(&w, recv_batch_call, &x, 1);
 	ipcpy_lock_release(&self->recv_lock);
 	if (rc < 0) {
 		ipcpy_error(rc, NULL);
@@ -642,13 +598,6 @@ channel_peer_cert(ipcpy_Channel *self, PyObject *unused)
 }
 
 static PyObject *
-channel_enter(PyObject *self, PyObject *unused)
-{
-	Py_INCREF(self);
-	return self;
-}
-
-static PyObject *
 channel_exit(ipcpy_Channel *self, PyObject *args)
 {
 	return channel_close(self, NULL);
@@ -656,38 +605,15 @@ channel_exit(ipcpy_Channel *self, PyObject *args)
 
 /* recv_async/send_async live in ipc/asyncio.py: coroutines are Python's. */
 static PyObject *
-call_asyncio(const char *fn, PyObject *self, PyObject *args, PyObject *kwargs)
-{
-	PyObject *mod, *f, *all, *res = NULL;
-
-	mod = PyImport_ImportModule("ipc.asyncio");
-	if (!mod)
-		return NULL;
-	f = PyObject_GetAttrString(mod, fn);
-	Py_DECREF(mod);
-	if (!f)
-		return NULL;
-	all = PyTuple_Pack(1, self);
-	if (all)
-		Py_SETREF(all, PySequence_Concat(all, args));
-	if (all) {
-		res = PyObject_Call(f, all, kwargs);
-		Py_DECREF(all);
-	}
-	Py_DECREF(f);
-	return res;
-}
-
-static PyObject *
 channel_recv_async(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	return call_asyncio("recv", self, args, kwargs);
+	return ipcpy_call_asyncio("recv", self, args, kwargs);
 }
 
 static PyObject *
 channel_send_async(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	return call_asyncio("send", self, args, kwargs);
+	return ipcpy_call_asyncio("send", self, args, kwargs);
 }
 
 static PyObject *
@@ -756,7 +682,7 @@ static PyMethodDef channel_methods[] = {
 	  "recv_async(timeout=None) -> coroutine\n\nipc.asyncio.recv(self, timeout)." },
 	{ "send_async", (PyCFunction)(void (*)(void))channel_send_async, METH_VARARGS | METH_KEYWORDS,
 	  "send_async(data, timeout=None) -> coroutine\n\nipc.asyncio.send(self, data, timeout)." },
-	{ "__enter__", (PyCFunction)channel_enter, METH_NOARGS, NULL },
+	{ "__enter__", (PyCFunction)ipcpy_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)channel_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
 };

@@ -33,6 +33,34 @@ def shm_name(tag):
     return "/ipc-py-%d-%s" % (os.getpid(), tag)
 
 
+def shm_ends(tag, attach=None, **create):
+    """Both sides of a new shm object: its creator (side A, open()'s keywords
+    in create) and an attacher (side B, keywords in attach)."""
+    name = shm_name(tag)
+    a = ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE, **create)
+    try:
+        b = ipc.open("shm:" + name, open_timeout=WAIT, **(attach or {}))
+    except BaseException:
+        a.close()
+        raise
+    return a, b
+
+
+def connect(l, **kw):
+    """(client, server): a connection to listener l and its accepted end."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
+    t.start()
+    try:
+        c = ipc.open(l.addr, open_timeout=WAIT, **kw)
+    finally:
+        t.join(WAIT)
+    if not got:
+        c.close()
+        raise AssertionError("accept() did not return the connection")
+    return c, got[0]
+
+
 class Peer:
     """The C helper as a child process; its first output line is "ready" or
     the bound URI."""
@@ -171,9 +199,8 @@ class TestBasics(Base):
     def test_large_send_timeout_0(self):
         # A message that fits goes out with timeout 0 whatever its size
         # (from 64 KiB on it is tried with the GIL released).
-        name = shm_name("big0")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+        a, b = shm_ends("big0")
+        with a, b:
             big = os.urandom(100000)
             self.assertEqual(b.send(big, 0), len(big))
             self.assertEqual(a.recv(WAIT), big)
@@ -227,9 +254,8 @@ class TestBasics(Base):
                 self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640)
             self.assertFalse(os.path.exists(path))     # its owner removed it
         # On shm, max_msg bounds what a handle sends (ipc-shm(7)).
-        name = shm_name("maxmsg")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE, capacity=65536) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT, max_msg=1000) as b:
+        a, b = shm_ends("maxmsg", capacity=65536, attach={"max_msg": 1000})
+        with a, b:
             with self.assertRaises(OSError) as cm:
                 b.send(b"x" * 1001, WAIT)
             self.assertEqual(cm.exception.errno, errno.EMSGSIZE)
@@ -258,16 +284,12 @@ class TestBasics(Base):
                 l.accept(0)
             with self.assertRaises(TimeoutError):
                 l.accept(0.05)
-            got = []
-            t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
-            t.start()
-            with ipc.open(l.addr, open_timeout=WAIT) as c:
-                t.join(WAIT)
-                with got[0] as s:
-                    c.send(b"ping")
-                    self.assertEqual(s.recv(WAIT), b"ping")
-                    pid, uid, gid = s.peer_cred()
-                    self.assertEqual((pid, uid), (os.getpid(), os.geteuid()))
+            c, s = connect(l)
+            with c, s:
+                c.send(b"ping")
+                self.assertEqual(s.recv(WAIT), b"ping")
+                pid, uid, gid = s.peer_cred()
+                self.assertEqual((pid, uid), (os.getpid(), os.geteuid()))
             l.shutdown()
             with self.assertRaises(EOFError):
                 l.accept(WAIT)
@@ -472,9 +494,8 @@ class TestInterrupt(Base):
             self.assertEqual(rx.recv(WAIT), b"still works")
 
     def test_recv_shm(self):
-        name = shm_name("int")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+        a, b = shm_ends("int")
+        with a, b:
             self.interrupted(lambda: a.recv(timeout=WAIT * 10))
             b.send(b"after")
             self.assertEqual(a.recv(WAIT), b"after")
@@ -538,8 +559,8 @@ class TestLifetime(Base):
 
     def test_fork_ownership(self):
         name = shm_name("fork")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+        a, b = shm_ends("fork")
+        with a, b:
             blocked = threading.Thread(target=lambda: self.assertRaises(EOFError, b.recv))
             blocked.start()                    # holds b's receive lock across fork()
             time.sleep(0)
@@ -588,9 +609,8 @@ class TestLifetime(Base):
 class TestThreads(Base):
     def test_sender_and_receiver_threads(self):
         n = 20000 * STRESS
-        name = shm_name("thr")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE, capacity=4096) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+        a, b = shm_ends("thr", capacity=4096)
+        with a, b:
             errors = []
 
             def pump(ch):
@@ -640,55 +660,38 @@ class TestThreads(Base):
         msgs = sorted(int(m) for m in got[0] + got[1])
         self.assertEqual(msgs, list(range(n)))     # each exactly once, whole
 
-    def test_close_wakes_blocked_recv(self):
-        rx, tx = ipc.pipe()
+    def assert_woken(self, call, wake, *raises):
+        """call() in a thread that wake() ends, with one of the exceptions
+        raises (it may not have blocked yet when wake() runs)."""
         res = []
 
         def blocked():
             try:
-                rx.recv()
-            except (EOFError, ValueError) as e:
+                call()
+            except raises as e:
                 res.append(type(e))
         t = threading.Thread(target=blocked)
         t.start()
-        rx.close()     # wakes it (ipc_shutdown), then frees; or it finds it closed
+        wake()
         t.join(WAIT)
         self.assertFalse(t.is_alive())
         self.assertEqual(len(res), 1)
+
+    def test_close_wakes_blocked_recv(self):
+        rx, tx = ipc.pipe()
+        # close() wakes it (ipc_shutdown), then frees; or it finds it closed
+        self.assert_woken(rx.recv, rx.close, EOFError, ValueError)
         tx.close()
 
     def test_shutdown_wakes_blocked_accept(self):
         with TempDir() as d, ipc.listen("unix:" + d + "/s.sock") as l:
-            res = []
-
-            def blocked():
-                try:
-                    l.accept()
-                except EOFError:
-                    res.append("eof")
-            t = threading.Thread(target=blocked)
-            t.start()
-            l.shutdown()        # ipc_listener_shutdown: now or before it blocks
-            t.join(WAIT)
-            self.assertFalse(t.is_alive())
-            self.assertEqual(res, ["eof"])
+            # ipc_listener_shutdown: now or before it blocks
+            self.assert_woken(l.accept, l.shutdown, EOFError)
 
     def test_close_wakes_blocked_accept(self):
         with TempDir() as d:
             l = ipc.listen("unix:" + d + "/c.sock")
-            res = []
-
-            def blocked():
-                try:
-                    l.accept()
-                except (EOFError, ValueError) as e:
-                    res.append(type(e))
-            t = threading.Thread(target=blocked)
-            t.start()
-            l.close()
-            t.join(WAIT)
-            self.assertFalse(t.is_alive())
-            self.assertEqual(len(res), 1)
+            self.assert_woken(l.accept, l.close, EOFError, ValueError)
 
     def test_gil_released(self):
         # While one thread blocks in recv, another runs Python code.
@@ -710,9 +713,8 @@ class TestAsyncio(Base):
         # Many messages queued before the loop looks: every one is returned
         # (the edge-style rule: drain with timeout 0 until BlockingIOError).
         async def main():
-            name = shm_name("aio")
-            with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
-                    ipc.open("shm:" + name, open_timeout=WAIT) as b:
+            a, b = shm_ends("aio")
+            with a, b:
                 for i in range(100):
                     b.send(b"%d" % i)
                 got = [await a.recv_async(timeout=WAIT) for _ in range(100)]
@@ -792,9 +794,8 @@ class TestMemory(Base):
         self.assertLess(grown, 4096)
 
     def test_rss_flat_shm(self):
-        name = shm_name("rss")
-        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as a, \
-                ipc.open("shm:" + name, open_timeout=WAIT) as b:
+        a, b = shm_ends("rss")
+        with a, b:
             self.flat(a, b, 100000 * STRESS)
 
     def test_rss_flat_errors(self):
@@ -834,15 +835,8 @@ class TestBatch(Base):
         a, b = ipc.pair()
         yield "pair", a, b
         with TempDir() as d, ipc.listen("unix:" + d + "/b.sock") as l:
-            got = []
-            t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
-            t.start()
-            c = ipc.open(l.addr, open_timeout=WAIT)
-            t.join(WAIT)
-            yield "unix", c, got[0]
-        name = shm_name("batch")
-        a = ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE, capacity=65536)
-        b = ipc.open("shm:" + name, open_timeout=WAIT)
+            yield ("unix",) + connect(l)
+        a, b = shm_ends("batch", capacity=65536)
         yield "shm", a, b
 
     def test_sendv_and_batches(self):
@@ -926,28 +920,23 @@ class TestTLS(Base):
                 self.skipTest("libipc was built without tls+tcp://")
             raise
         with l:
-            got = []
-            t = threading.Thread(target=lambda: got.append(l.accept(WAIT)))
-            t.start()
-            with ipc.open(l.addr, open_timeout=WAIT, tls_cert=self.f("client.pem"),
-                          tls_key=self.f("client.key"), tls_ca=self.f("ca.pem"),
-                          tls_server_name="localhost") as c:
-                t.join(WAIT)
-                with got[0] as s:
-                    self.assertEqual(c.sendv([b"hel", b"lo"], WAIT), 5)
-                    self.assertEqual(s.recv(WAIT), b"hello")
-                    self.assertEqual(s.send_batch([b"a", b"b"], WAIT), 2)
-                    got2 = []
-                    while len(got2) < 2:
-                        got2 += c.recv_batch(2 - len(got2), WAIT)
-                    self.assertEqual(got2, [b"a", b"b"])
-                    subject, sha = s.peer_cert()
-                    self.assertIn("CN=client", subject)
-                    self.assertIsInstance(sha, bytes)
-                    self.assertEqual(len(sha), 32)
-                    subject, sha = c.peer_cert()
-                    self.assertIsInstance(subject, str)
-                    self.assertEqual(len(sha), 32)
+            c, s = connect(l, tls_cert=self.f("client.pem"), tls_key=self.f("client.key"),
+                           tls_ca=self.f("ca.pem"), tls_server_name="localhost")
+            with c, s:
+                self.assertEqual(c.sendv([b"hel", b"lo"], WAIT), 5)
+                self.assertEqual(s.recv(WAIT), b"hello")
+                self.assertEqual(s.send_batch([b"a", b"b"], WAIT), 2)
+                got2 = []
+                while len(got2) < 2:
+                    got2 += c.recv_batch(2 - len(got2), WAIT)
+                self.assertEqual(got2, [b"a", b"b"])
+                subject, sha = s.peer_cert()
+                self.assertIn("CN=client", subject)
+                self.assertIsInstance(sha, bytes)
+                self.assertEqual(len(sha), 32)
+                subject, sha = c.peer_cert()
+                self.assertIsInstance(subject, str)
+                self.assertEqual(len(sha), 32)
 
     def test_untrusted_server_is_refused(self):
         try:
