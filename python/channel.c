@@ -11,24 +11,22 @@
 #define RAW_RECV_DEFAULT 65536  /* recv() on a raw channel reads up to this */
 #define NOGIL_COPY 65536        /* copies this large run without the GIL */
 
-static PyObject *
-closed_error(void)
+PyObject *
+ipcpy_channel_closed(void)
 {
 	PyErr_SetString(PyExc_ValueError, "I/O operation on closed channel");
 	return NULL;
 }
 
-/* Take @p l of a channel that is still open: 0 with it held, or -1 with an
- * exception (the wait ran out, a signal handler raised, closed meanwhile). */
-static int
-lock_open(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w)
+int
+ipcpy_channel_lock(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w)
 {
 	if (ipcpy_lock_acquire(l, w) < 0)
 		return -1;
 	if (self->ch)
 		return 0;
 	ipcpy_lock_release(l);
-	closed_error();
+	ipcpy_channel_closed();
 	return -1;
 }
 
@@ -46,6 +44,7 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	self->fd.fd = -1;
 	self->fd.gen = 0;
 	self->weakrefs = NULL;
+	self->loan_exports = 0;
 	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
 	self->name = name;
@@ -56,10 +55,8 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	return (PyObject *)self;
 }
 
-/* Parse (positional..., timeout=None) for the vectorcall methods: @p npos
- * required positionals, then timeout positionally or by keyword. */
-static int
-parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+int
+ipcpy_parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
            Py_ssize_t npos, PyObject **pos, PyObject **timeout)
 {
 	Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -133,14 +130,14 @@ buffer_call(ipcpy_Channel *self, const char *fn, PyObject *const *args, Py_ssize
 	Py_buffer view;
 	long long rc;
 
-	if (parse_args(fn, args, nargs, kwnames, 1, &data, &timeout) < 0 ||
+	if (ipcpy_parse_args(fn, args, nargs, kwnames, 1, &data, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	if (PyObject_GetBuffer(data, &view, into ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
 		return NULL;
-	if (lock_open(self, lock, &w) < 0) {
+	if (ipcpy_channel_lock(self, lock, &w) < 0) {
 		PyBuffer_Release(&view);
 		return NULL;
 	}
@@ -233,12 +230,12 @@ channel_recv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 	PyObject *timeout, *res;
 	struct ipcpy_wait w;
 
-	if (parse_args("recv", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
+	if (ipcpy_parse_args("recv", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
-	if (lock_open(self, &self->recv_lock, &w) < 0)
+		return ipcpy_channel_closed();
+	if (ipcpy_channel_lock(self, &self->recv_lock, &w) < 0)
 		return NULL;
 	if (self->flags & IPC_RAW)
 		res = recv_raw(self, &w);
@@ -263,7 +260,7 @@ ask_fd(PyObject *o)
 	ipcpy_Channel *self = (ipcpy_Channel *)o;
 
 	if (!self->ch) {
-		closed_error();
+		ipcpy_channel_closed();
 		return IPCPY_PYERR;
 	}
 	return ipc_fd(self->ch);
@@ -273,7 +270,7 @@ static PyObject *
 channel_fileno(ipcpy_Channel *self, PyObject *unused)
 {
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	return ipcpy_fileno((PyObject *)self, &self->fd, &self->recv_lock, ask_fd);
 }
 
@@ -290,12 +287,12 @@ channel_flush(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 	struct ipcpy_wait w;
 	long long rc;
 
-	if (parse_args("flush", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
+	if (ipcpy_parse_args("flush", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
-	if (lock_open(self, &self->send_lock, &w) < 0)
+		return ipcpy_channel_closed();
+	if (ipcpy_channel_lock(self, &self->send_lock, &w) < 0)
 		return NULL;
 	rc = ipcpy_block(&w, flush_call, self->ch);
 	ipcpy_lock_release(&self->send_lock);
@@ -310,9 +307,18 @@ static PyObject *
 channel_shutdown(ipcpy_Channel *self, PyObject *unused)
 {
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	ipc_shutdown(self->ch);
 	Py_RETURN_NONE;
+}
+
+/* The ring a loan's memoryview points into stays mapped while one is alive. */
+static PyObject *
+loans_exported(void)
+{
+	PyErr_SetString(PyExc_BufferError,
+	                "cannot close a channel while a memoryview of its loan is alive");
+	return NULL;
 }
 
 static PyObject *
@@ -324,6 +330,8 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 
 	if (!self->ch)
 		Py_RETURN_NONE;
+	if (self->loan_exports)
+		return loans_exported();
 	/* Another thread inside send or recv: wake it (it sees EOFError). A
 	 * channel nobody is using is not shut down first, so that a committed
 	 * tail still gets its second to go out in ipc_close. */
@@ -337,6 +345,14 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 		ipcpy_lock_release(&self->send_lock);
 		return NULL;
 	}
+	/* A memoryview of a loan made while we waited for the locks: no close
+	 * (the channel may be shut down by now, but it stays mapped). */
+	if (self->loan_exports) {
+		ipcpy_lock_release(&self->recv_lock);
+		ipcpy_lock_release(&self->send_lock);
+		return loans_exported();
+	}
+	/* ipc_close gives back the loans still out (none has a view left). */
 	ch = self->ch;
 	self->ch = NULL;
 	ipcpy_lock_release(&self->recv_lock);
@@ -358,7 +374,7 @@ channel_peer_cred(ipcpy_Channel *self, PyObject *unused)
 	int rc;
 
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	rc = ipc_peer_cred(self->ch, &p);
 	if (rc < 0)
 		return ipcpy_error(rc, NULL);
@@ -456,11 +472,11 @@ send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 	struct views vs;
 	long long rc;
 
-	if (parse_args(fn, args, nargs, kwnames, 1, &seq, &timeout) < 0 ||
+	if (ipcpy_parse_args(fn, args, nargs, kwnames, 1, &seq, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	if (views_get(seq, &vs) < 0)
 		return NULL;
 	if (call == sendv_call && vs.n > INT_MAX) {
@@ -468,7 +484,7 @@ send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 		PyErr_SetString(PyExc_OverflowError, "too many pieces");
 		return NULL;
 	}
-	if (lock_open(self, &self->send_lock, &w) < 0) {
+	if (ipcpy_channel_lock(self, &self->send_lock, &w) < 0) {
 		views_release(&vs, vs.n);
 		return NULL;
 	}
@@ -517,7 +533,7 @@ channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
 		return NULL;
 	}
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	if (!(list = PyList_New(n)))
 		return NULL;
 	if (!(iov = PyMem_Calloc((size_t)n, sizeof(*iov))))
@@ -531,7 +547,7 @@ channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
 		iov[i].iov_base = PyBytes_AS_STRING(b);
 		iov[i].iov_len = (size_t)max_size;
 	}
-	if (lock_open(self, &self->recv_lock, &w) < 0)
+	if (ipcpy_channel_lock(self, &self->recv_lock, &w) < 0)
 		goto fail;
 	x.ch = self->ch;
 	x.iov = iov;
@@ -576,7 +592,7 @@ channel_peer_cert(ipcpy_Channel *self, PyObject *unused)
 	int len, rc;
 
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	len = ipc_peer_cert(self->ch, NULL, 0, NULL);
 	if (len == -ENOTCONN)
 		Py_RETURN_NONE;
@@ -669,6 +685,12 @@ static PyMethodDef channel_methods[] = {
 	  "peer_cert() -> (subject, sha256) or None\n\nThe TLS peer's certificate (tls+tcp://)." },
 	{ "recv_into", (PyCFunction)(void (*)(void))channel_recv_into, METH_FASTCALL | METH_KEYWORDS,
 	  "recv_into(buffer, timeout=None) -> int\n\nReceive one message into a writable buffer." },
+	{ "send_loan", (PyCFunction)(void (*)(void))ipcpy_send_loan, METH_FASTCALL | METH_KEYWORDS,
+	  "send_loan(size, timeout=None) -> SendLoan\n\nReserve size bytes in the ring (shm): a message "
+	  "built in place, sent by commit() or at the end of a with-block." },
+	{ "recv_loan", (PyCFunction)(void (*)(void))ipcpy_recv_loan, METH_FASTCALL | METH_KEYWORDS,
+	  "recv_loan(timeout=None) -> RecvLoan\n\nThe next message where it lies in the ring (shm), "
+	  "read-only until release() or the end of a with-block." },
 	{ "fileno", (PyCFunction)channel_fileno, METH_NOARGS,
 	  "fileno() -> int\n\nThe pollable descriptor (edge-style: drain with timeout 0)." },
 	{ "flush", (PyCFunction)(void (*)(void))channel_flush, METH_FASTCALL | METH_KEYWORDS,

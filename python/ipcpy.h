@@ -84,6 +84,7 @@ PyObject *ipcpy_call_asyncio(const char *fn, PyObject *self, PyObject *args, PyO
 
 /* The types. */
 extern PyTypeObject ipcpy_ChannelType, ipcpy_ListenerType, ipcpy_SigWatchType;
+extern PyTypeObject ipcpy_SendLoanType, ipcpy_RecvLoanType;
 extern PyTypeObject ipcpy_SigInfoType;
 
 typedef struct {
@@ -92,6 +93,7 @@ typedef struct {
 	struct ipcpy_lock send_lock, recv_lock;
 	int               flags;
 	struct ipcpy_fd   fd;       /* ipc_fd() */
+	Py_ssize_t        loan_exports; /* live buffers of its loans: close() waits for none */
 	PyObject         *name;     /* the URI or "pipe", for repr */
 	PyObject         *weakrefs;
 } ipcpy_Channel;
@@ -114,6 +116,19 @@ typedef struct {
 } ipcpy_SigWatch;
 
 PyObject *ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name);
+/* channel.c for loan.c: the "closed" ValueError; a direction's lock of a
+ * still-open channel (0 with it held, or -1 with an exception: the wait ran
+ * out, a signal handler raised, closed meanwhile); (positional..., timeout)
+ * of a vectorcall method, @p npos of them required. */
+PyObject *ipcpy_channel_closed(void);
+int ipcpy_channel_lock(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w);
+int ipcpy_parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                     Py_ssize_t npos, PyObject **pos, PyObject **timeout);
+/* loan.c: Channel.send_loan and Channel.recv_loan. */
+PyObject *ipcpy_send_loan(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *ipcpy_recv_loan(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
 PyObject *ipcpy_listener_wrap(ipc_listener *l);
 int ipcpy_options(PyObject *kwargs, ipc_options *opt);
 PyObject *ipcpy_poll(PyObject *self, PyObject *args, PyObject *kwargs);

@@ -888,6 +888,295 @@ class TestBatch(Base):
             b.recv_batch(1)
 
 
+class TestLoans(Base):
+    """send_loan / recv_loan: messages built and read in the shm ring itself
+    (ipc_send_reserve(3)); a view of a loan never outlives it."""
+
+    def expect_errno(self, err, call, *args):
+        with self.assertRaises(OSError) as cm:
+            call(*args)
+        self.assertEqual(cm.exception.errno, err)
+
+    def test_round_trip_mixed_with_copies(self):
+        a, b = shm_ends("loan-rt")
+        with a, b:
+            with a.send_loan(5) as mv:
+                self.assertFalse(mv.readonly)
+                mv[:] = b"first"
+            a.send(b"copied")
+            with a.send_loan(6, timeout=WAIT) as mv:
+                mv[:] = b"third!"
+            loan = b.recv_loan(WAIT)
+            self.assertEqual((len(loan), loan.active), (5, True))
+            with loan as mv:
+                self.assertTrue(mv.readonly)
+                self.assertEqual(bytes(mv), b"first")
+            self.assertFalse(loan.active)
+            self.assertEqual(b.recv(WAIT), b"copied")
+            with b.recv_loan(timeout=WAIT) as mv:
+                self.assertEqual(mv.tobytes(), b"third!")
+            # The other ring, and large messages both ways between the kinds.
+            big = os.urandom(300000)
+            with b.send_loan(len(big)) as mv:
+                mv[:] = big
+            self.assertEqual(a.recv(WAIT), big)
+            b.send(big[::-1], WAIT)
+            with a.recv_loan(WAIT) as mv:
+                self.assertEqual(mv, big[::-1])
+            # While a receive loan is out the handle still receives copies.
+            a.send(b"x")
+            a.send(b"y")
+            loan = b.recv_loan(WAIT)
+            self.assertEqual(b.recv(WAIT), b"y")
+            with loan as mv:
+                self.assertEqual(bytes(mv), b"x")
+            # One loan of each direction on one handle at once.
+            a.send(b"z")
+            out, got = b.send_loan(1), b.recv_loan(WAIT)
+            with out as mv, got as rmv:
+                mv[:] = rmv
+            self.assertEqual(a.recv(WAIT), b"z")
+
+    def test_commit_less_than_reserved(self):
+        a, b = shm_ends("loan-less")
+        with a, b:
+            loan = a.send_loan(100)
+            with loan as mv:
+                mv[:5] = b"hello"
+                loan.commit(5)
+                self.assertFalse(loan.active)
+            self.assertEqual(b.recv(WAIT), b"hello")
+            with self.assertRaises(ValueError):
+                loan.commit(5)                  # ended
+            loan = a.send_loan(8)
+            loan.commit(0)
+            self.assertEqual(b.recv(WAIT), b"")
+            loan = a.send_loan(8)
+            for bad in (9, -1):
+                with self.assertRaises(ValueError):
+                    loan.commit(bad)
+            self.assertTrue(loan.active)        # a refused commit leaves it out
+            with loan as mv:
+                mv[:] = b"12345678"
+                loan.commit(n=8)
+            self.assertEqual(b.recv(WAIT), b"12345678")
+
+    def test_abort(self):
+        a, b = shm_ends("loan-abort")
+        with a, b:
+            loan = a.send_loan(3)
+            with loan as mv:
+                mv[:] = b"bad"
+                loan.abort()
+            loan.abort()                        # ended: nothing to do
+            a.send(b"next")
+            self.assertEqual(b.recv(WAIT), b"next")
+            self.assertRaises(BlockingIOError, b.recv, 0)
+            # An exception in the block aborts; the next message goes.
+            with self.assertRaises(RuntimeError):
+                with a.send_loan(4) as mv:
+                    mv[:] = b"lost"
+                    raise RuntimeError("fill failed")
+            with a.send_loan(4) as mv:
+                mv[:] = b"kept"
+            self.assertEqual(b.recv(WAIT), b"kept")
+            self.assertRaises(BlockingIOError, b.recv, 0)
+            # A receive loan is released either way: not delivered again.
+            a.send(b"once")
+            with self.assertRaises(RuntimeError):
+                with b.recv_loan(WAIT) as mv:
+                    self.assertEqual(bytes(mv), b"once")
+                    raise RuntimeError("handling failed")
+            self.assertRaises(BlockingIOError, b.recv_loan, 0)
+            # Dropped without being ended: given back by the collector.
+            a.send_loan(4)
+            with a.send_loan(3) as mv:
+                mv[:] = b"new"
+            self.assertEqual(b.recv(WAIT), b"new")
+
+    def test_view_never_outlives_the_loan(self):
+        a, b = shm_ends("loan-view")
+        with a, b:
+            loan = a.send_loan(4)
+            with loan as mv:
+                mv[:] = b"abcd"
+            self.assertEqual(b.recv(WAIT), b"abcd")
+            for touch in (lambda: mv[0], lambda: bytes(mv), lambda: mv.__setitem__(0, 1)):
+                self.assertRaises(ValueError, touch)
+            self.assertRaises(ValueError, memoryview, loan)
+            a.send(b"read")
+            with b.recv_loan(WAIT) as rmv:
+                self.assertRaises(TypeError, rmv.__setitem__, 0, 1)     # read-only
+            self.assertRaises(ValueError, rmv.tobytes)
+            # A slice kept past the block: the end is refused, the ring stays
+            # lent (the slice reads the message, not freed memory), and the
+            # loan goes back when the slice does.
+            a.send(b"pinned")
+            with self.assertRaises(BufferError):
+                with b.recv_loan(WAIT) as rmv:
+                    keep = rmv[1:]
+            self.assertRaises(ValueError, rmv.tobytes)
+            self.assertEqual(bytes(keep), b"inned")
+            self.expect_errno(errno.EBUSY, b.recv_loan, 0)
+            self.assertRaises(BufferError, b.close)
+            del keep
+            a.send(b"after")
+            with b.recv_loan(WAIT) as rmv:
+                self.assertEqual(bytes(rmv), b"after")
+            # The same for a send loan: not sent, then aborted.
+            with self.assertRaises(BufferError):
+                with a.send_loan(3) as mv:
+                    mv[:] = b"abc"
+                    keep = mv[:]
+            self.assertRaises(BlockingIOError, b.recv, 0)
+            del keep
+            a.send(b"z")
+            self.assertEqual(b.recv(WAIT), b"z")
+            # A memoryview of the loan itself must go before the end.
+            loan = a.send_loan(2)
+            view = memoryview(loan)
+            self.assertRaises(BufferError, loan.commit)
+            view[:] = b"ok"
+            view.release()
+            loan.commit()
+            self.assertEqual(b.recv(WAIT), b"ok")
+
+    def test_busy(self):
+        a, b = shm_ends("loan-busy")
+        with a, b:
+            first = a.send_loan(8)
+            self.expect_errno(errno.EBUSY, a.send_loan, 8)
+            first.abort()
+            a.send(b"1")
+            a.send(b"2")
+            got = b.recv_loan(WAIT)
+            self.expect_errno(errno.EBUSY, b.recv_loan, WAIT)
+            got.release()
+            with b.recv_loan(WAIT) as mv:
+                self.assertEqual(bytes(mv), b"2")
+
+    def test_not_on_streams(self):
+        rx, tx = ipc.pipe()
+        with rx, tx:
+            self.expect_errno(errno.EOPNOTSUPP, tx.send_loan, 1)
+            self.expect_errno(errno.EOPNOTSUPP, rx.recv_loan, 0)
+            self.expect_errno(errno.EBADF, tx.recv_loan, 0)     # not opened to receive
+        a, b = ipc.pair()
+        with a, b:
+            self.expect_errno(errno.EOPNOTSUPP, a.send_loan, 1, WAIT)
+            self.expect_errno(errno.EOPNOTSUPP, b.recv_loan, WAIT)
+            self.assertRaises(ValueError, a.send_loan, -1)
+            self.assertRaises(TypeError, a.send_loan, "1")
+            self.assertRaises(TypeError, a.recv_loan, 1, 2)
+        self.assertRaises(ValueError, a.send_loan, 1)           # closed
+
+    def test_timeouts_and_limits(self):
+        a, b = shm_ends("loan-wait", capacity=65536)
+        with a, b:
+            with self.assertRaises(BlockingIOError) as cm:
+                b.recv_loan(0)
+            self.assertEqual(cm.exception.errno, errno.EAGAIN)
+            self.assertRaises(TimeoutError, b.recv_loan, 0.05)
+            self.expect_errno(errno.EMSGSIZE, a.send_loan, 1 << 30)
+            while True:                         # fill the ring
+                try:
+                    a.send(b"f" * 1000, 0)
+                except BlockingIOError:
+                    break
+            self.assertRaises(BlockingIOError, a.send_loan, 1000, 0)
+            self.assertRaises(TimeoutError, a.send_loan, 1000, 0.05)
+
+    def test_close_and_shutdown(self):
+        a, b = shm_ends("loan-close")
+        with a, b:
+            loan = a.send_loan(4)
+            a.shutdown()
+            with self.assertRaises(EOFError):
+                with loan as mv:                # the commit fails: aborted
+                    mv[:] = b"shut"
+            self.assertFalse(loan.active)
+            self.assertRaises(EOFError, a.recv_loan, WAIT)
+            self.assertRaises(EOFError, a.send_loan, 1, WAIT)
+            loan = b.send_loan(4)               # no view: close gives it back
+            b.close()
+            self.assertFalse(loan.active)
+            self.assertRaises(ValueError, loan.commit)
+            loan.abort()
+            self.assertRaises(ValueError, memoryview, loan)
+
+    def test_blocked_peek_releases_the_gil(self):
+        a, b = shm_ends("loan-gil")
+        with a, b:
+            got = []
+
+            def taker():
+                with b.recv_loan(WAIT) as mv:
+                    got.append(bytes(mv))
+            t = threading.Thread(target=taker)
+            t.start()
+            count = 0
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                count += 1
+            with a.send_loan(4) as mv:
+                mv[:] = b"late"
+            t.join(WAIT)
+            self.assertGreater(count, 1000)
+            self.assertEqual(got, [b"late"])
+
+    def test_fork_child_has_no_loan(self):
+        a, b = shm_ends("loan-fork")
+        with a, b:
+            loan = a.send_loan(6)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    if not loan.active:
+                        try:
+                            memoryview(loan)
+                        except ValueError:
+                            try:
+                                loan.commit()
+                            except ValueError:
+                                code = 0
+                    a.close()
+                    b.close()
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            with loan as mv:
+                mv[:] = b"parent"
+            self.assertEqual(b.recv(WAIT), b"parent")
+
+    def test_with_c_peer(self):
+        name = shm_name("loan-c")
+        with ipc.open("shm:" + name, ipc.SEND | ipc.RECV | ipc.CREATE) as ch:
+            peer = Peer("echo", "shm:" + name, "sr")
+            self.assertEqual(peer.line(), "ready")
+            for i in range(50):
+                msg = os.urandom(i * 101)
+                with ch.send_loan(len(msg), WAIT) as mv:
+                    mv[:] = msg
+                with ch.recv_loan(WAIT) as mv:
+                    self.assertEqual(mv, msg)
+        peer.finish(self)
+
+    def test_refcounts(self):
+        a, b = shm_ends("loan-ref")
+        with a, b:
+            r0 = sys.getrefcount(a), sys.getrefcount(b)
+            for _ in range(1000):
+                with a.send_loan(8) as mv:
+                    mv[:] = b"refcount"
+                with b.recv_loan(WAIT) as mv:
+                    pass
+            self.assertEqual((sys.getrefcount(a), sys.getrefcount(b)), r0)
+
+
 class TestTLS(Base):
     """A tls+tcp:// round trip with certificates from tests/tls-certs.sh."""
 
