@@ -898,8 +898,14 @@ class TestLoans(Base):
         self.assertEqual(cm.exception.errno, err)
 
     def test_round_trip_mixed_with_copies(self):
-        a, b = shm_ends("loan-rt")
+        a, b = shm_ends("loan-rt", capacity=4096)
         with a, b:
+            for i in range(200):                # records straddle the ring's end
+                msg = bytes((i + k) & 255 for k in range((i * 37) % 2048))
+                with b.send_loan(len(msg)) as mv:
+                    mv[:] = msg
+                with a.recv_loan(WAIT) as mv:
+                    self.assertEqual(mv, msg)
             with a.send_loan(5) as mv:
                 self.assertFalse(mv.readonly)
                 mv[:] = b"first"
@@ -915,8 +921,8 @@ class TestLoans(Base):
             self.assertEqual(b.recv(WAIT), b"copied")
             with b.recv_loan(timeout=WAIT) as mv:
                 self.assertEqual(mv.tobytes(), b"third!")
-            # The other ring, and large messages both ways between the kinds.
-            big = os.urandom(300000)
+            # The other ring: loans and copies both ways.
+            big = os.urandom(3000)
             with b.send_loan(len(big)) as mv:
                 mv[:] = big
             self.assertEqual(a.recv(WAIT), big)

@@ -15,6 +15,9 @@
  *        6 ipc_poll(timeout 0)   7 ipc_fd()
  *        8 close B and attach it again
  *        9 u16 n: send with timeout 1 + arg ms;  10 receive with timeout 1 + arg ms
+ *        11 u16 n: send n bytes through a loan (ipc_send_reserve, fill, commit;
+ *           arg & 1: commit only half, arg & 2: abort instead)
+ *        12 receive through a loan (ipc_recv_peek, check, ipc_recv_release)
  *        others: receive into 4096 bytes (timeout 0)
  *
  * Until the first write into the segment, everything is checked against a
@@ -104,7 +107,8 @@ check_any(struct run *r, int s, ssize_t n, size_t cap, const char *call)
 	FZ_ASSERT(n >= -4096, "side %c %s: %zd is no return code", "AB"[s], call, n);
 	/* ipc_send refuses a length above max_msg before it asks the driver */
 	if (r->broken[s])
-		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && !strcmp(call, "ipc_send")),
+		FZ_ASSERT(n == -EPROTO || (n == -EMSGSIZE && (!strcmp(call, "ipc_send") ||
+		                                              !strcmp(call, "ipc_send_reserve"))),
 		          "side %c %s: %zd after -EPROTO", "AB"[s], call, n);
 	if (n == -EPROTO) {
 		FZ_ASSERT(r->scribbled, "side %c %s: -EPROTO from a segment nobody wrote",
@@ -195,6 +199,61 @@ do_recv_alloc(struct run *r, int s)
 	FZ_ASSERT((n >= 0) == (buf != NULL), "ipc_recv_alloc: %zd, buffer %p", n, buf);
 	check_arrival(r, s, buf, n, n >= 0 ? (size_t)n : (size_t)-1 >> 1, 0, 0, "ipc_recv_alloc");
 	ipc_free(buf);
+}
+
+/* A send through a loan: the model sees what was committed. The loan's
+ * buffer is written in full, so ASan would see one outside the mapping. */
+static void
+do_loan_send(struct run *r, int s, size_t len, unsigned arg)
+{
+	unsigned seq = ++r->seq;
+	size_t keep = arg & 1 ? len / 2 : len;
+	void *buf = NULL;
+	ssize_t n = ipc_send_reserve(r->ch[s], &buf, len, 0);
+	int rc;
+
+	check_any(r, s, n, len, "ipc_send_reserve");
+	if (n < 0) {
+		FZ_ASSERT(buf == NULL, "ipc_send_reserve: %zd, but a buffer", n);
+		if (!r->scribbled)
+			FZ_ASSERT(n == -EAGAIN || (n == -EMSGSIZE && len > r->max_msg),
+			          "side %c: reserve of %zu bytes: %zd", "AB"[s], len, n);
+		return;
+	}
+	FZ_ASSERT(n == (ssize_t)len, "ipc_send_reserve of %zu: %zd", len, n);
+	FZ_ASSERT(r->scribbled || len <= r->max_msg, "reserve of %zu above max_msg %zu", len,
+	          r->max_msg);
+	fill(buf, len, seq);
+	if (arg & 2) {
+		FZ_ASSERT(ipc_send_abort(r->ch[s], buf) == 0, "ipc_send_abort failed");
+		return;
+	}
+	rc = ipc_send_commit(r->ch[s], buf, keep);
+	check_any(r, s, rc, 0, "ipc_send_commit");
+	FZ_ASSERT(rc == 0 || rc == -EPROTO, "ipc_send_commit: %d", rc);
+	if (rc == 0 && !r->scribbled)
+		q_push(&r->q[s], keep, seq);
+}
+
+/* A receive through a loan: every byte of it is read (ASan: inside the
+ * mapping), then it is given back. */
+static void
+do_loan_recv(struct run *r, int s)
+{
+	const void *buf = NULL;
+	ssize_t n = ipc_recv_peek(r->ch[s], &buf, 0);
+	volatile unsigned char sum = 0;
+	ssize_t i;
+
+	if (n >= 0) {
+		for (i = 0; i < n; i++)
+			sum += ((const unsigned char *)buf)[i];
+	} else {
+		FZ_ASSERT(buf == NULL, "ipc_recv_peek: %zd, but a buffer", n);
+	}
+	check_arrival(r, s, buf, n, (size_t)-1 >> 1, 0, 0, "ipc_recv_peek");
+	if (n >= 0)
+		FZ_ASSERT(ipc_recv_release(r->ch[s], buf) == 0, "ipc_recv_release failed");
 }
 
 static void
@@ -293,6 +352,12 @@ op(struct run *r, struct fz *f)
 		break;
 	case 10:
 		do_recv(r, (int)s, 65536, 1 + (int)arg);
+		break;
+	case 11:
+		do_loan_send(r, (int)s, fz_u16(f), arg);
+		break;
+	case 12:
+		do_loan_recv(r, (int)s);
 		break;
 	default:
 		do_recv(r, (int)s, 4096, 0);

@@ -280,6 +280,8 @@ def m_fd(side): return m_op(7, side)
 M_REATTACH = m_op(8, 0)
 def m_send_t(side, n, ms=1): return m_op(9, side, ms - 1) + be16(n)
 def m_recv_t(side, ms=1): return m_op(10, side, ms - 1)
+def m_loan_send(side, n, arg=0): return m_op(11, side, arg) + be16(n)  # arg 1 half, 2 abort
+def m_loan_recv(side): return m_op(12, side)
 
 
 PING = m_send(A, 5) + m_recv(B, 6) + m_send(B, 7) + m_recv(A, 6)
@@ -316,6 +318,11 @@ seed('shm', 'scribble-waiters', bytes([0]) + m_field(5, 0xffffffff) + m_field(6,
 seed('shm', 'scribble-slot-side', bytes([0]) + m_field(7, 0) + m_send(A, 4) + m_recv(B, 6) +
      m_send(B, 4) + m_recv(A, 6))
 seed('shm', 'scribble-live-count', bytes([0]) + m_field(15, 0) + m_send(A, 4) + m_recv(A, 6))
+seed('shm', 'loans-wrap', bytes([0]) + (m_loan_send(A, 1000) + m_loan_recv(B) + m_send(B, 700) +
+     m_loan_recv(A)) * 8 + m_loan_send(A, 900, 1) + m_loan_send(A, 900, 2) + m_send(A, 3) +
+     m_loan_recv(B) * 3 + m_loan_send(A, 2049))
+seed('shm', 'loans-scribbled-length', bytes([0]) + m_loan_send(B, 16) +
+     m_poke(4096 + 4096 + 4, 2, 0xffffff00) + m_loan_recv(A) + m_loan_send(A, 8))
 seed('shm', 'scribble-claim', bytes([0]) + m_send(A, 1000) * 4 + m_field(14, 4096 + 1) +
      m_recv(B, 5) + m_send(A, 1000) * 2)
 seed('shm', 'scribble-meta-then-reattach', bytes([0]) + m_poke(16, 3, 12345) + M_REATTACH +

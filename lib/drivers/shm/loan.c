@@ -42,6 +42,19 @@ loan_back(struct shm_loan *l, const void *buf)
 	return 0;
 }
 
+/* shm_enter() for a loan's holder: the segment's verdict, or -EOPNOTSUPP
+ * where the rings are not mirrored (segment.c). */
+static int
+loan_enter(ipc_channel *ch, int dir)
+{
+	struct shm_priv *p = ch->priv;
+	int rc = shm_enter(ch, dir);
+
+	if (rc == 0 && !p->mirrored)
+		rc = -EOPNOTSUPP;
+	return rc;
+}
+
 /* Where the caller's bytes of the record at @p pos start: the record never
  * ends past the ring's second mapping (pos & mask < cap, the record is at
  * most cap bytes). */
@@ -102,15 +115,15 @@ ipc__shm_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms)
 	uint64_t pos = 0;
 	ssize_t n;
 
-	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
-		return rc;
-	if (!p->mirrored)
-		return -EOPNOTSUPP;
+	/* The loan first: only its holder touches the direction's state. */
 	if ((rc = loan_take(l)) < 0)
 		return rc;
-	if (len > ipc__shm_peer_limit(p, 0) && len > ipc__shm_peer_limit(p, 1)) {
+	if ((rc = loan_enter(ch, EC_SPACE)) == 0 && len > ipc__shm_peer_limit(p, 0) &&
+	    len > ipc__shm_peer_limit(p, 1))
+		rc = -EMSGSIZE;
+	if (rc < 0) {
 		loan_put(l, LOAN_FREE);
-		return -EMSGSIZE;
+		return rc;
 	}
 	/* The wait of shm_send() (shm.c), around a reservation. */
 	for (;;) {
@@ -261,12 +274,12 @@ ipc__shm_recv_peek(ipc_channel *ch, const void **buf, int timeout_ms)
 	uint64_t pos = 0;
 	ssize_t n;
 
-	if ((rc = shm_enter(ch, EC_DATA)) < 0)
-		return rc;
-	if (!p->mirrored)
-		return -EOPNOTSUPP;
 	if ((rc = loan_take(l)) < 0)
 		return rc;
+	if ((rc = loan_enter(ch, EC_DATA)) < 0) {
+		loan_put(l, LOAN_FREE);
+		return rc;
+	}
 	/* The wait of shm_recv_common() (shm.c), around a claim. */
 	for (;;) {
 		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
