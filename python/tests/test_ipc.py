@@ -922,7 +922,7 @@ class TestLoans(Base):
             with b.recv_loan(timeout=WAIT) as mv:
                 self.assertEqual(mv.tobytes(), b"third!")
             # The other ring: loans and copies both ways.
-            big = os.urandom(3000)
+            big = os.urandom(2000)
             with b.send_loan(len(big)) as mv:
                 mv[:] = big
             self.assertEqual(a.recv(WAIT), big)
