@@ -437,36 +437,27 @@ static PyMethodDef recv_loan_methods[] = {
 	{ NULL, NULL, 0, NULL },
 };
 
-PyTypeObject ipcpy_SendLoanType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ipc.SendLoan",
-	.tp_basicsize = sizeof(ipcpy_Loan),
-	.tp_dealloc = (destructor)loan_dealloc,
-	.tp_finalize = (destructor)loan_finalize,
-	.tp_repr = (reprfunc)loan_repr,
-	.tp_as_sequence = &loan_as_sequence,
-	.tp_as_buffer = &loan_as_buffer,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Room for one message in an shm ring, from Channel.send_loan(): a writable "
-	          "buffer until commit() or abort().",
-	.tp_weaklistoffset = offsetof(ipcpy_Loan, weakrefs),
-	.tp_methods = send_loan_methods,
-	.tp_getset = loan_getset,
-};
+/* The two kinds differ only in their name, methods and doc. */
+#define LOAN_TYPE(name, methods, doc) {                         \
+	PyVarObject_HEAD_INIT(NULL, 0)                              \
+	.tp_name = name,                                            \
+	.tp_basicsize = sizeof(ipcpy_Loan),                         \
+	.tp_dealloc = (destructor)loan_dealloc,                     \
+	.tp_finalize = (destructor)loan_finalize,                   \
+	.tp_repr = (reprfunc)loan_repr,                             \
+	.tp_as_sequence = &loan_as_sequence,                        \
+	.tp_as_buffer = &loan_as_buffer,                            \
+	.tp_flags = Py_TPFLAGS_DEFAULT,                             \
+	.tp_doc = doc,                                              \
+	.tp_weaklistoffset = offsetof(ipcpy_Loan, weakrefs),        \
+	.tp_methods = methods,                                      \
+	.tp_getset = loan_getset,                                   \
+}
 
-PyTypeObject ipcpy_RecvLoanType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ipc.RecvLoan",
-	.tp_basicsize = sizeof(ipcpy_Loan),
-	.tp_dealloc = (destructor)loan_dealloc,
-	.tp_finalize = (destructor)loan_finalize,
-	.tp_repr = (reprfunc)loan_repr,
-	.tp_as_sequence = &loan_as_sequence,
-	.tp_as_buffer = &loan_as_buffer,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "One received message where it lies in an shm ring, from Channel.recv_loan(): "
-	          "a read-only buffer until release().",
-	.tp_weaklistoffset = offsetof(ipcpy_Loan, weakrefs),
-	.tp_methods = recv_loan_methods,
-	.tp_getset = loan_getset,
-};
+PyTypeObject ipcpy_SendLoanType = LOAN_TYPE("ipc.SendLoan", send_loan_methods,
+	"Room for one message in an shm ring, from Channel.send_loan(): a writable "
+	"buffer until commit() or abort().");
+
+PyTypeObject ipcpy_RecvLoanType = LOAN_TYPE("ipc.RecvLoan", recv_loan_methods,
+	"One received message where it lies in an shm ring, from Channel.recv_loan(): "
+	"a read-only buffer until release().");
