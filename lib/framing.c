@@ -171,6 +171,28 @@ iov_advance(struct iovec **iov, int *n, size_t done)
 	return *n;
 }
 
+/* One write of @p iov: a large one blocks in the kernel where the stream
+ * and the deadline allow (one system call, not one per kernel buffer's
+ * worth, and no wake-up to user space in between). */
+static ssize_t
+io_writev(ipc_channel *ch, const struct iovec *iov, int n, long long deadline)
+{
+	struct ipc__bytes *io = framing(ch)->io;
+	size_t left = 0;
+	int i;
+
+	if (io->ops->writev_block && ipc__block_ok(deadline)) {
+		for (i = 0; i < n && left < IPC__BLOCK_MIN; i++)
+			left += iov[i].iov_len;
+		if (left >= IPC__BLOCK_MIN) {
+			if (atomic_load_explicit(&ch->shut, memory_order_acquire))
+				return IPC_EOF;
+			return io->ops->writev_block(io, iov, n, deadline);
+		}
+	}
+	return io->ops->writev(io, iov, n);
+}
+
 /* Write iov until done or the deadline. @p *written counts bytes out.
  * @return 0 when all is out, or the reason it stopped. */
 static int
@@ -186,7 +208,7 @@ write_all(ipc_channel *ch, const struct iovec *src, int n, long long deadline,
 	memcpy(v, src, (size_t)n * sizeof(*v));   /* the caller's array stays whole */
 
 	while (n) {
-		r = s->io->ops->writev(s->io, iov, n);
+		r = io_writev(ch, iov, n, deadline);
 		if (r > 0) {
 			*written += (size_t)r;
 			iov_advance(&iov, &n, (size_t)r);
@@ -363,7 +385,7 @@ writev_all(ipc_channel *ch, struct iovec *e, int cnt, long long deadline, size_t
 		}
 		e[idx].iov_base = (char *)e[idx].iov_base + off;
 		e[idx].iov_len -= off;
-		r = s->io->ops->writev(s->io, e + idx, k);
+		r = io_writev(ch, e + idx, k, deadline);
 		e[idx] = save;
 		if (r > 0) {
 			*written += (size_t)r;
@@ -817,6 +839,55 @@ recv_checked(ipc_channel *ch)
 	return rc;
 }
 
+/* Read a large body straight into @p buf, from *@p have_io bytes in to
+ * @p len, with one blocking system call where the stream and the deadline
+ * allow. @return 0 when it is all in; -ECONNRESET when the stream ended
+ * first; else why it stopped (timeout, shutdown), with *@p have_io the
+ * bytes in so far. */
+static ssize_t
+read_body(ipc_channel *ch, void *buf, size_t *have_io, size_t len, long long deadline)
+{
+	struct ipc__framing *s = framing(ch);
+	size_t have = *have_io;
+	ssize_t r = 0;
+
+	while (have < len) {
+		if (s->io->ops->read_block && ipc__block_ok(deadline)) {
+			/* One system call for the body, woken by each segment
+			 * inside the kernel; the slice bounds how late we see
+			 * ipc_shutdown(). */
+			if (atomic_load_explicit(&ch->shut, memory_order_acquire)) {
+				r = IPC_EOF;
+				break;
+			}
+			r = s->io->ops->read_block(s->io, (char *)buf + have, len - have);
+			if (r > 0) {
+				have += (size_t)r;
+				continue;
+			}
+			if (r != -EAGAIN)
+				break;
+			/* A slice without a byte: a stalled peer, waited for
+			 * as any other (shutdown, deadline). */
+			if ((r = s->io->ops->wait(s->io, POLLIN, deadline)) < 0)
+				break;
+			continue;
+		}
+		/* A short read drained the stream: wait before the next one
+		 * rather than ask and hear EAGAIN. */
+		if (s->rdrained)
+			s->rwaited = 1;
+		r = read_some(ch, (char *)buf + have, len - have, deadline);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	*have_io = have;
+	if (have == len)
+		return 0;
+	return r == 0 || r == -ECONNRESET ? -ECONNRESET : r;
+}
+
 /* One framed message into @p buf. */
 static ssize_t
 recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
@@ -856,26 +927,22 @@ recv_one(ipc_channel *ch, void *buf, size_t cap, long long deadline)
 	 * the read-ahead buffer (once: later calls go on from there). */
 	have -= IPC__FRAME_HDR;
 	memcpy(buf, s->rbuf + s->rpos + IPC__FRAME_HDR, have);
-	while (have < (size_t)len) {
-		r = read_some(ch, (char *)buf + have, (size_t)len - have, deadline);
-		if (r > 0) {
-			have += (size_t)r;
-			continue;
-		}
-		if (r == 0 || r == -ECONNRESET) {
-			s->reof = 1;
-			return cut_off(s);
-		}
-		/* Timeout or shutdown: nothing is lost, the message stays queued. */
-		if ((rc = rbuf_reserve(s, IPC__FRAME_HDR + have)) < 0)
-			return s->recv_err = rc;
-		memcpy(s->rbuf + s->rpos + IPC__FRAME_HDR, buf, have);
-		s->rend = s->rpos + IPC__FRAME_HDR + have;
-		return r;
+	r = read_body(ch, buf, &have, (size_t)len, deadline);
+	if (r >= 0) {
+		s->rpos = s->rend = 0;
+		rbuf_settle(s);
+		return len;
 	}
-	s->rpos = s->rend = 0;
-	rbuf_settle(s);
-	return len;
+	if (r == -ECONNRESET) {
+		s->reof = 1;
+		return cut_off(s);
+	}
+	/* Timeout or shutdown: nothing is lost, the message stays queued. */
+	if ((rc = rbuf_reserve(s, IPC__FRAME_HDR + have)) < 0)
+		return s->recv_err = rc;
+	memcpy(s->rbuf + s->rpos + IPC__FRAME_HDR, buf, have);
+	s->rend = s->rpos + IPC__FRAME_HDR + have;
+	return r;
 }
 
 ssize_t

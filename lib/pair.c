@@ -43,6 +43,9 @@ end_new(ipc_channel **out, int flags, int rfd, int wfd, int kind, int xfd)
 		return rc;
 	}
 	ipc__fd_bytes_export(io, xfd);
+	/* A socket no child inherits is ours alone to make blocking. */
+	if (kind == IPC__FD_SOCKET && !(flags & IPC_INHERIT))
+		ipc__fd_bytes_own_socket(io);
 	if ((rc = ipc__stream_init(ch, io)) < 0) {
 		ipc__fd_bytes_forget(io);
 		ipc__channel_free(ch);

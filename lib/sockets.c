@@ -165,8 +165,14 @@ ipc__sock_listener_fd(ipc_listener *l)
 static int
 attach(ipc_channel *ch, int fd, uint32_t peer_max)
 {
-	int rc = ipc__stream_init_fd(ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
+	struct ipc__bytes *io;
+	int rc = ipc__fd_bytes_new(&io, ch, fd, IPC__FD_SOCKET, fd, IPC__FD_SOCKET);
 
+	if (rc == 0) {
+		ipc__fd_bytes_own_socket(io);
+		if ((rc = ipc__stream_init(ch, io)) < 0)
+			ipc__fd_bytes_forget(io);
+	}
 	if (rc < 0) {
 		close(fd);      /* on failure the stream layer did not take it */
 		return rc;

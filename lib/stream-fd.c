@@ -4,6 +4,9 @@
  * and FIFO descriptions are O_NONBLOCK, and a shared description we must not
  * change is polled before each call. Pipes never raise SIGPIPE in the host. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +28,14 @@ struct fd_bytes {
 	uint8_t  rkind, wkind;      /* enum ipc__fdkind */
 	uint8_t  wpipe;             /* wfd is a pipe/FIFO: guard SIGPIPE */
 	uint8_t  rfifo;             /* rfd is a pipe/FIFO: read() == 0 needs a second look */
+	uint8_t  block_ok;          /* our own socket, made blocking: *_block may block */
+	uint8_t  tcp;               /* its send timeout bounds a whole call (unix: a segment) */
 };
+
+/* A unix socket's send timeout restarts with every segment it queues, so a
+ * blocking write there takes at most this much, to see ipc_shutdown() soon
+ * even while a slow peer keeps taking bytes. */
+#define UNIX_BLOCK_MAX (2u << 20)
 
 /* Is @p fd ready for @p events right now? (shared blocking descriptions) */
 static int
@@ -169,6 +180,80 @@ ipc__fd_bytes_export(struct ipc__bytes *b, int fd)
 	((struct fd_bytes *)b)->xfd = fd;
 }
 
+/* Blocking calls on our own socket: one slice of timeout each way, set once. */
+static int
+fd_block_setup(int fd)
+{
+	struct timeval tv = { 0, IPC__BLOCK_SLICE_MS * 1000 };
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return 0;
+	return !(fl & O_NONBLOCK) || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0;
+}
+
+void
+ipc__fd_bytes_own_socket(struct ipc__bytes *b)
+{
+	struct fd_bytes *f = (struct fd_bytes *)b;
+	socklen_t len = sizeof(int);
+	int proto = 0;
+
+	if (f->rfd < 0 || f->rfd != f->wfd || f->rkind != IPC__FD_SOCKET ||
+	    getsockopt(f->rfd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
+		return;
+	f->tcp = proto == IPPROTO_TCP;
+	f->block_ok = (uint8_t)fd_block_setup(f->rfd);
+}
+
+static ssize_t
+fd_read_block(struct ipc__bytes *b, void *buf, size_t n)
+{
+	struct fd_bytes *f = (struct fd_bytes *)b;
+	ssize_t r;
+
+	if (!f->block_ok)
+		return fd_read(b, buf, n);
+	/* Returns with all n, or what came within the slice, or at a signal. */
+	r = recv(f->rfd, buf, n, MSG_WAITALL);
+	if (r >= 0)
+		return r;
+	return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+}
+
+static ssize_t
+fd_writev_block(struct ipc__bytes *b, const struct iovec *iov, int n, long long deadline)
+{
+	struct fd_bytes *f = (struct fd_bytes *)b;
+	struct iovec cut[IOV_MAX];
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	size_t total = 0;
+	ssize_t r;
+	int i;
+
+	if (!f->block_ok || (!f->tcp && deadline >= 0))
+		return fd_writev(b, iov, n);
+	if (!f->tcp) {
+		/* At most UNIX_BLOCK_MAX bytes per call. */
+		for (i = 0; i < n && total < UNIX_BLOCK_MAX; i++) {
+			cut[i] = iov[i];
+			if (cut[i].iov_len > UNIX_BLOCK_MAX - total)
+				cut[i].iov_len = UNIX_BLOCK_MAX - total;
+			total += cut[i].iov_len;
+		}
+		m.msg_iov = cut;
+		m.msg_iovlen = (size_t)i;
+	}
+	r = sendmsg(f->wfd, &m, MSG_NOSIGNAL);
+	if (r > 0)
+		return r;
+	if (r == 0)
+		return -EPIPE;
+	return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+}
+
 static int
 fd_wait(struct ipc__bytes *b, short events, long long deadline)
 {
@@ -208,6 +293,8 @@ static const struct ipc__bytes_ops fd_ops = {
 	.wait    = fd_wait,
 	.fd      = fd_fd,
 	.pending = fd_pending,
+	.read_block = fd_read_block,
+	.writev_block = fd_writev_block,
 	.close   = fd_close,
 };
 

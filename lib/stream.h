@@ -49,6 +49,15 @@ struct ipc__bytes_ops {
 	/* Bytes the stream holds already, which its descriptor does not show
 	 * (a TLS record decrypted ahead); 0 for plain descriptors. */
 	size_t  (*pending)(const struct ipc__bytes *b);
+	/* May be NULL. read / writev that may block in the kernel, for a large
+	 * body of a call that may wait (ipc__block_ok): read_block for all @p n
+	 * bytes, for at most IPC__BLOCK_SLICE_MS; writev_block likewise where
+	 * @p deadline lets it, else as writev. ipc_shutdown() cannot wake them
+	 * sooner than that slice. @return as read / writev; -EAGAIN when the
+	 * slice passed with nothing done (then wait() as usual). */
+	ssize_t (*read_block)(struct ipc__bytes *b, void *buf, size_t n);
+	ssize_t (*writev_block)(struct ipc__bytes *b, const struct iovec *iov, int n,
+	                        long long deadline);
 	/* Close the descriptors and free @p b. In a process that did not open
 	 * the channel (after fork) it must only close descriptors: no
 	 * shutdown(2), no goodbye on the wire. */
@@ -60,6 +69,20 @@ struct ipc__bytes {
 	const struct ipc__bytes_ops *ops;
 	ipc_channel *ch;            /* whose ipc_shutdown() stops wait() */
 };
+
+/* Calls that block in the kernel do it for at most this long at a time, so
+ * that ipc_shutdown() from another thread is seen soon after. */
+#define IPC__BLOCK_SLICE_MS 10
+/* Bodies at least this large are read and written with those calls. */
+#define IPC__BLOCK_MIN      (64u << 10)
+
+/* May a call with @p deadline block in the kernel for a slice? */
+static inline int
+ipc__block_ok(long long deadline)
+{
+	return deadline < 0 ||
+	       (deadline > 0 && deadline - ipc__now_ns() >= 2 * IPC__BLOCK_SLICE_MS * 1000000LL);
+}
 
 /* --- stream-fd.c: the descriptor implementation --- */
 
@@ -78,6 +101,10 @@ int  ipc__fd_bytes_new(struct ipc__bytes **out, ipc_channel *ch, int rfd, int rk
 /* IPC_INHERIT: @p fd is the blocking description of the same pipe or socket
  * that ipc_fd() gives out (and polls); the stream closes it too. */
 void ipc__fd_bytes_export(struct ipc__bytes *b, int fd);
+/* The socket is our own (tcp, unix): a large body may be read and written
+ * with calls that block in the kernel (its description loses O_NONBLOCK;
+ * every other call passes MSG_DONTWAIT). */
+void ipc__fd_bytes_own_socket(struct ipc__bytes *b);
 /* Free a stream that ipc__stream_init() refused, leaving its descriptors. */
 void ipc__fd_bytes_forget(struct ipc__bytes *b);
 

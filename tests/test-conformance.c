@@ -1320,6 +1320,311 @@ END_TEST
 
 /* hooks: the cases that need the library's test hooks, run on their own so
  * that a build without them reports a skip, not a pass. */
+/* ------------------------------------------------------ large messages */
+
+/* Larger than the kernel buffers of every stream (tcp's grow to several
+ * MiB), within every transport's default limit. */
+static size_t
+big_len(void)
+{
+	return is_stream() ? (15u << 20) + 3 : default_max();
+}
+
+struct big_send {
+	ipc_channel *ch;
+	const unsigned char *buf;
+	size_t len;
+	int timeout;
+	atomic_int tid;
+	ssize_t r;
+};
+
+static void *
+big_sender(void *p)
+{
+	struct big_send *b = p;
+
+	atomic_store(&b->tid, test_tid());
+	b->r = ipc_send(b->ch, b->buf, b->len, b->timeout);
+	return NULL;
+}
+
+static void *
+big_flusher(void *p)
+{
+	struct big_send *b = p;
+
+	atomic_store(&b->tid, test_tid());
+	b->r = ipc_flush(b->ch, b->timeout);
+	return NULL;
+}
+
+/* A large message into a buffer of exactly its size, then one into a bigger
+ * buffer with a small message right behind it: each whole, and the small
+ * one intact and seen by ipc_poll. */
+START_TEST(conf_large_exact_and_bigger)
+{
+	size_t len = big_len();
+	unsigned char *out = malloc(len), *in = malloc(len + 4096);
+	struct big_send b = { .len = len, .timeout = 60000 };
+	struct ipc_pollitem it;
+	ipc_channel *tx, *rx;
+	pthread_t t;
+	char small[16];
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	fill_msg(out, len, 1);
+	b.ch = tx;
+	b.buf = out;
+	ck_assert_int_eq(pthread_create(&t, NULL, big_sender, &b), 0);
+	ck_assert_int_eq(ipc_recv(rx, in, len, 60000), (ssize_t)len);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.r, (ssize_t)len);
+	ck_assert(check_msg(in, len, 1));
+
+	fill_msg(out, len, 2);
+	b.r = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, big_sender, &b), 0);
+	ck_assert_int_eq(ipc_recv(rx, in, len + 4096, 60000), (ssize_t)len);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.r, (ssize_t)len);
+	ck_assert(check_msg(in, len, 2));
+	ck_assert_int_eq(ipc_send(tx, "after", 5, 5000), 5);
+	it = (struct ipc_pollitem){ .ch = rx, .events = IPC_POLLIN };
+	ck_assert_int_eq(ipc_poll(&it, 1, 10000), 1);
+	ck_assert(it.revents & IPC_POLLIN);
+	ck_assert_int_eq(ipc_recv(rx, small, sizeof(small), 5000), 5);
+	ck_assert_mem_eq(small, "after", 5);
+	ck_assert_int_eq(ipc_recv(rx, small, sizeof(small), 0), -EAGAIN);
+	test_unpair(tx, rx);
+	free(out);
+	free(in);
+}
+END_TEST
+
+/* A large send cut by its deadline is committed (it returns len) or sent
+ * nothing (-ETIMEDOUT); a receive cut half-way returns -EAGAIN/-ETIMEDOUT and
+ * loses nothing; ipc_flush then finishes the message, which arrives whole,
+ * and the next one after it. The receive is cut first with timeout 0 (it
+ * collects in the read-ahead buffer) or at once with a deadline (it reads
+ * straight into the caller's buffer, then parks what it has). */
+static void
+large_cut_then_resumed(ipc_channel *tx, ipc_channel *rx, unsigned char *out,
+                       unsigned char *in, size_t len, uint32_t seq, int probe_first)
+{
+	struct big_send f = { .ch = tx, .timeout = 60000 };
+	pthread_t t;
+	ssize_t r;
+	char small[16];
+
+	fill_msg(out, len, seq);
+	r = ipc_send(tx, out, len, 100);
+	ck_assert_msg(r == (ssize_t)len || r == -ETIMEDOUT, "send: %zd", r);
+	if (r == -ETIMEDOUT) {      /* not a byte went: send it whole now */
+		struct big_send b = { .ch = tx, .buf = out, .len = len, .timeout = 60000 };
+
+		ck_assert_int_eq(pthread_create(&t, NULL, big_sender, &b), 0);
+		ck_assert_int_eq(ipc_recv(rx, in, len, 60000), (ssize_t)len);
+		pthread_join(t, NULL);
+		ck_assert_int_eq(b.r, (ssize_t)len);
+	} else {
+		r = -EAGAIN;
+		if (probe_first) {
+			r = ipc_recv(rx, in, len, 0);
+			ck_assert_msg(r == -EAGAIN || r == (ssize_t)len, "recv 0: %zd", r);
+		}
+		if (r == -EAGAIN) {
+			r = ipc_recv(rx, in, len, 50);
+			ck_assert_msg(r == -ETIMEDOUT || r == (ssize_t)len, "recv 50: %zd", r);
+		}
+		if (r != (ssize_t)len) {
+			ck_assert_int_eq(pthread_create(&t, NULL, big_flusher, &f), 0);
+			r = ipc_recv(rx, in, len, 60000);
+			pthread_join(t, NULL);
+			ck_assert_int_eq(f.r, 0);
+		}
+		ck_assert_int_eq(r, (ssize_t)len);
+	}
+	ck_assert(check_msg(in, len, seq));
+	ck_assert_int_eq(ipc_flush(tx, 0), 0);
+	ck_assert_int_eq(ipc_send(tx, "next", 4, 5000), 4);
+	ck_assert_int_eq(ipc_recv(rx, small, sizeof(small), 5000), 4);
+	ck_assert_mem_eq(small, "next", 4);
+}
+
+START_TEST(conf_large_cut_then_resumed)
+{
+	size_t len = big_len();
+	unsigned char *out = malloc(len), *in = malloc(len);
+	ipc_channel *tx, *rx;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	large_cut_then_resumed(tx, rx, out, in, len, 3, 1);
+	large_cut_then_resumed(tx, rx, out, in, len, 4, 0);
+	test_unpair(tx, rx);
+	free(out);
+	free(in);
+}
+END_TEST
+
+struct big_recv {
+	ipc_channel *ch;
+	unsigned char *buf;
+	size_t cap;
+	atomic_int tid;
+	ssize_t r;
+};
+
+static void *
+big_receiver(void *p)
+{
+	struct big_recv *b = p;
+
+	atomic_store(&b->tid, test_tid());
+	b->r = ipc_recv(b->ch, b->buf, b->cap, 60000);
+	return NULL;
+}
+
+/* ipc_shutdown from another thread wakes a receive blocked inside a large
+ * message (its sender stopped half-way) and a large send blocked on a
+ * receiver that does not read. */
+START_TEST(conf_shutdown_wakes_large_calls)
+{
+	size_t len = big_len();
+	unsigned char *out = malloc(len), *in = malloc(len);
+	struct big_recv br = { .buf = in, .cap = len };
+	struct big_send bs = { .len = len, .timeout = 60000 };
+	ipc_channel *tx, *rx;
+	pthread_t t;
+	ssize_t r;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(in);
+	if (!is_stream()) {
+		free(out);
+		free(in);
+		return;     /* a message there is whole or absent: nothing to stop in */
+	}
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	fill_msg(out, len, 4);
+	r = ipc_send(tx, out, len, 100);       /* committed, the rest held back */
+	ck_assert_int_eq(r, (ssize_t)len);
+	br.ch = rx;
+	ck_assert_int_eq(pthread_create(&t, NULL, big_receiver, &br), 0);
+	while (!atomic_load(&br.tid))
+		sched_yield();
+	test_wait_asleep(atomic_load(&br.tid), 10000);
+	ck_assert_int_eq(ipc_shutdown(rx), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(br.r, IPC_EOF);
+
+	/* The sender's own blocked send: nobody reads any more. */
+	bs.ch = tx;
+	bs.buf = out;
+	ck_assert_int_eq(pthread_create(&t, NULL, big_sender, &bs), 0);
+	while (!atomic_load(&bs.tid))
+		sched_yield();
+	test_wait_asleep(atomic_load(&bs.tid), 10000);
+	ck_assert_int_eq(ipc_shutdown(tx), 0);
+	pthread_join(t, NULL);
+	/* Stopped before its first byte (behind the held-back tail), or
+	 * committed once a byte of it was out. */
+	ck_assert_msg(bs.r == IPC_EOF || bs.r == (ssize_t)len, "send: %zd", bs.r);
+	test_unpair(tx, rx);
+	free(out);
+	free(in);
+}
+END_TEST
+
+/* Large messages under a storm of signals, across processes. */
+static size_t
+big_size_for(uint32_t seq)
+{
+	static const size_t sizes[] = { 1u << 20, (3u << 20) + 1, 10, 70000 };
+
+	return sizes[seq % 4] > default_max() ? default_max() : sizes[seq % 4];
+}
+
+static int
+send_big_stream(void *p)
+{
+	struct stream_arg *a = p;
+	unsigned char *buf = malloc(3u << 20 | 1);
+	uint32_t seq;
+
+	ipc_close(a->other);
+	if (!buf)
+		return 13;
+	if (await_storm() < 0)
+		return 14;
+	for (seq = 0; seq < a->count; seq++) {
+		size_t len = big_size_for(seq);
+
+		fill_msg(buf, len, seq);
+		if (ipc_send(a->ch, buf, len, 60000) != (ssize_t)len)
+			return 1;
+	}
+	if (ipc_flush(a->ch, 60000) != 0)
+		return 9;
+	ipc_close(a->ch);
+	free(buf);
+	return 0;
+}
+
+static int
+recv_big_stream(void *p)
+{
+	struct stream_arg *a = p;
+	size_t cap = (3u << 20) + 1;
+	unsigned char *buf = malloc(cap);
+	uint32_t seq;
+	ssize_t n;
+
+	ipc_close(a->other);
+	if (!buf)
+		return 13;
+	if (await_storm() < 0)
+		return 14;
+	for (seq = 0; seq < a->count; seq++) {
+		/* Odd messages into a buffer of exactly their size. */
+		n = ipc_recv(a->ch, buf, seq & 1 ? big_size_for(seq) : cap, 60000);
+		if (n != (ssize_t)big_size_for(seq))
+			return 10;
+		if (!check_msg(buf, (size_t)n, seq))
+			return 11;
+	}
+	if (is_stream() && ipc_recv(a->ch, buf, cap, 20000) != IPC_EOF)
+		return 12;
+	free(buf);
+	return 0;
+}
+
+START_TEST(conf_large_eintr_storm)
+{
+	ipc_channel *tx, *rx;
+	struct stream_arg sa, ra;
+	pid_t pids[2], k;
+
+	no_restart_handler();
+	ck_assert_int_eq(test_pair(scheme, &tx, &rx), 0);
+	sa = (struct stream_arg){ tx, rx, (uint32_t)test_scale(200) };
+	ra = (struct stream_arg){ rx, tx, sa.count };
+	pids[1] = test_fork(recv_big_stream, &ra);
+	pids[0] = test_fork(send_big_stream, &sa);
+	ipc_close(tx);
+	ipc_close(rx);
+	k = test_fork(storm, pids);
+	ck_assert_int_eq(test_wait(pids[0], 220000), 0);
+	ck_assert_int_eq(test_wait(pids[1], 220000), 0);
+	kill(k, SIGKILL);
+	test_wait(k, 5000);
+}
+END_TEST
+
 static Suite *
 conformance_suite(int hooks)
 {
@@ -1359,6 +1664,10 @@ conformance_suite(int hooks)
 	tcase_add_test(tc, conf_batch_eintr_storm);
 	tcase_add_test(tc, conf_batch_raw_refused);
 	tcase_add_test(tc, conf_loans);
+	tcase_add_test(tc, conf_large_exact_and_bigger);
+	tcase_add_test(tc, conf_large_cut_then_resumed);
+	tcase_add_test(tc, conf_shutdown_wakes_large_calls);
+	tcase_add_test(tc, conf_large_eintr_storm);
 	return s;
 }
 

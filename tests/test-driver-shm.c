@@ -158,6 +158,39 @@ child_main(int argc, char **argv)
 			if (n < 0)
 				return 5;
 		}
+	} else if (strcmp(argv[2], "sendb") == 0) {
+		/* batches of up to 5, each in its own 2 KiB of buf */
+		for (i = 0; i < count; i += (uint32_t)n) {
+			struct iovec m[5];
+			uint32_t k;
+
+			for (k = 0; k < 5 && i + k < count; k++)
+				m[k] = (struct iovec){ buf + k * 2048,
+				                       msg_make(buf + k * 2048, base + i + k, maxlen) };
+			if ((n = ipc_send_batch(ch, m, k, 10000)) < 1)
+				return 5;
+		}
+	} else if (strcmp(argv[2], "recvb") == 0) {
+		for (;;) {
+			struct iovec m[8];
+			ssize_t k;
+
+			for (k = 0; k < 8; k++)
+				m[k] = (struct iovec){ buf + k * 2048, 2048 };
+			n = ipc_recv_batch(ch, m, 8, 10000);
+			if (n == IPC_EOF)
+				break;
+			if (n < 1)
+				return 6;
+			for (k = 0; k < n; k++) {
+				long id = msg_check(m[k].iov_base, m[k].iov_len, maxlen);
+
+				if (id < 0)
+					return 1;
+				if (write(1, &(uint32_t){ (uint32_t)id }, 4) != 4)
+					return 4;
+			}
+		}
 	} else {
 		for (;;) {
 			long id;
@@ -1776,6 +1809,509 @@ START_TEST(shm_duplex_many)
 }
 END_TEST
 
+/* --- batches: one reservation, one claim (ipc_send_batch, ipc_recv_batch) --- */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A 100-byte message: its id, then bytes derived from it. */
+static void
+fixed_make(unsigned char *buf, uint32_t id)
+{
+	size_t i;
+
+	memcpy(buf, &id, 4);
+	for (i = 4; i < 100; i++)
+		buf[i] = (unsigned char)(id * 13 + i);
+}
+
+static long
+fixed_check(const unsigned char *buf, size_t len)
+{
+	uint32_t id;
+	size_t i;
+
+	if (len != 100)
+		return -1;
+	memcpy(&id, buf, 4);
+	for (i = 4; i < 100; i++)
+		if (buf[i] != (unsigned char)(id * 13 + i))
+			return -1;
+	return id;
+}
+
+/* 4096 bytes of ring, 100-byte messages (112 with the header): 36 fit, and
+ * 64 bytes stay free. Nobody receives while a sends, so every count is
+ * exact: whole messages in order, never one overtaking another that did
+ * not fit, the batch cut by room or by a deadline. */
+START_TEST(shm_batch_full_ring)
+{
+	static unsigned char data[41][100], got[8][128];
+	ipc_options o = IPC_OPTIONS_INIT;
+	struct iovec m[41], v[8];
+	ipc_channel *a, *b;
+	uint32_t i, want;
+	size_t k;
+	ssize_t n;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, shm_uri("bfull"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, shm_uri("bfull"), IPC_SEND | IPC_RECV, NULL), 0);
+	for (i = 0; i < 41; i++) {
+		fixed_make(data[i], i);
+		m[i] = (struct iovec){ data[i], 100 };
+	}
+	ck_assert_int_eq(ipc_send_batch(a, m, 40, 0), 36);
+	/* 64 bytes left: the 100-byte one does not fit, and the empty one
+	 * behind it must not overtake it */
+	ck_assert_int_eq(ipc_send_batch(a, (struct iovec[]){ { data[36], 100 }, { NULL, 0 } }, 2,
+	                                0), -EAGAIN);
+	ck_assert_int_eq(ipc_send_batch(a, (struct iovec[]){ { NULL, 0 }, { NULL, 0 }, { NULL, 0 },
+	                                                     { NULL, 0 }, { NULL, 0 }, { NULL, 0 },
+	                                                     { NULL, 0 }, { NULL, 0 }, { NULL, 0 } },
+	                                9, 0), 8);   /* 8 bytes each */
+	ck_assert_int_eq(ipc_send_batch(a, (struct iovec[]){ { NULL, 0 } }, 1, 0), -EAGAIN);
+	ck_assert_int_eq(ipc_send_batch(a, m + 36, 4, 30), -ETIMEDOUT);
+	/* room for one: a batch of two sends one */
+	ck_assert_int_eq(ipc_recv(b, got[0], sizeof(got[0]), 1000), 100);
+	ck_assert_int_eq(fixed_check(got[0], 100), 0);
+	ck_assert_int_eq(ipc_send_batch(a, m + 36, 2, 0), 1);
+	/* room for three: a batch of four with a deadline sends three */
+	for (i = 1; i < 4; i++) {
+		ck_assert_int_eq(ipc_recv(b, got[0], sizeof(got[0]), 1000), 100);
+		ck_assert_int_eq(fixed_check(got[0], 100), i);
+	}
+	ck_assert_int_eq(ipc_send_batch(a, m + 37, 4, 50), 3);
+	/* b drains in batches: 4..35, eight empty ones, 36..39; a buffer too
+	 * small in the middle of a batch stops it there */
+	for (want = 4; want < 36;) {
+		size_t nb = 36 - want < 8 ? 36 - want : 8;     /* never into the empty ones */
+
+		for (k = 0; k < 8; k++)
+			v[k] = (struct iovec){ got[k], k == 5 ? 99 : sizeof(got[k]) };
+		n = ipc_recv_batch(b, v, nb, 1000);
+		ck_assert_int_ge(n, 1);
+		ck_assert_int_le(n, 5);
+		for (k = 0; k < (size_t)n; k++, want++)
+			ck_assert_int_eq(fixed_check(got[k], v[k].iov_len), want);
+		if (n == 5) {   /* the next one waits for a buffer of 100 */
+			ck_assert_int_eq(ipc_recv_batch(b, v + 5, 3, 1000), -EMSGSIZE);
+			ck_assert_int_eq(ipc_recv_size(b, 1000), 100);
+		}
+	}
+	for (k = 0; k < 8; k++)
+		v[k] = (struct iovec){ got[k], sizeof(got[k]) };
+	ck_assert_int_eq(ipc_recv_batch(b, v, 8, 1000), 8);
+	for (k = 0; k < 8; k++)
+		ck_assert_uint_eq(v[k].iov_len, 0);
+	for (k = 0; k < 8; k++)
+		v[k] = (struct iovec){ got[k], sizeof(got[k]) };
+	ck_assert_int_eq(ipc_recv_batch(b, v, 8, 1000), 4);
+	for (k = 0; k < 4; k++)
+		ck_assert_int_eq(fixed_check(got[k], v[k].iov_len), 36 + k);
+	ck_assert_int_eq(ipc_recv_batch(b, v, 8, 0), -EAGAIN);
+	test_unpair(a, b);
+}
+END_TEST
+
+/* A message above what the peer takes: -EMSGSIZE when it comes first,
+ * else the batch stops before it; the peer's own max_msg counts (as for
+ * ipc_send), not only the ring's size. */
+START_TEST(shm_batch_peer_limit)
+{
+	ipc_options o = IPC_OPTIONS_INIT, ob = IPC_OPTIONS_INIT;
+	static unsigned char big[2000], got[3000];
+	struct iovec m[3] = { { "a", 1 }, { big, sizeof(big) }, { "c", 1 } };
+	ipc_channel *a, *b;
+
+	o.capacity = 65536;
+	ob.max_msg = 1000;
+	ck_assert_int_eq(ipc_open(&a, shm_uri("blim"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, shm_uri("blim"), IPC_SEND | IPC_RECV, &ob), 0);
+	ck_assert_int_eq(ipc_send_batch(a, m, 3, 1000), 1);
+	ck_assert_int_eq(ipc_send_batch(a, m + 1, 2, 1000), -EMSGSIZE);
+	ck_assert_int_eq(ipc_send_batch(a, m + 2, 1, 1000), 1);
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 1000), 1);
+	ck_assert_int_eq(got[0], 'a');
+	ck_assert_int_eq(ipc_recv(b, got, sizeof(got), 1000), 1);
+	ck_assert_int_eq(got[0], 'c');
+	test_unpair(a, b);
+}
+END_TEST
+
+/* Two senders and two receivers of batches on each ring: thread senders
+ * with their own channels (side B) towards receivers forked from the
+ * creator (side A: only a fork gives that side a second attacher), and
+ * forked senders towards thread receivers. Every message arrives exactly
+ * once, and each receiver sees each sender's messages in the order sent. */
+#define BM_SENDERS 2
+#define BM_MAXLEN  300
+
+struct bm_arg {
+	const char *uri;
+	ipc_channel *ch;
+	uint32_t base, count, total;
+	unsigned *got;          /* shared: messages received on the ring */
+	unsigned *seen;         /* shared: how often each id arrived */
+	int err;
+};
+
+static int
+bm_send_all(ipc_channel *ch, uint32_t base, uint32_t count)
+{
+	static __thread unsigned char buf[17][BM_MAXLEN];
+	uint32_t i = 0, k, b = 0;
+
+	while (i < count) {
+		struct iovec m[17];
+		uint32_t nb = 1 + (b++ * 7) % 17;   /* batches of 1 to 17 */
+		ssize_t n;
+
+		for (k = 0; k < nb && i + k < count; k++)
+			m[k] = (struct iovec){ buf[k], msg_make(buf[k], base + i + k, BM_MAXLEN) };
+		if ((n = ipc_send_batch(ch, m, k, 20000)) < 1 || n > (ssize_t)k)
+			return 2;
+		i += (uint32_t)n;
+	}
+	return 0;
+}
+
+/* Receives until every message of the ring is in (*got counts them over
+ * both receivers; the end is not waited for, since each side's receivers
+ * keep the other side alive), checking that ids are below total and each
+ * sender's (id / per) increase. */
+static int
+bm_recv_all(ipc_channel *ch, uint32_t per, uint32_t total, unsigned *got, unsigned *seen)
+{
+	static __thread unsigned char buf[8][BM_MAXLEN];
+	long last[BM_SENDERS];
+	int64_t end = now_ms() + 60000;
+	int s;
+
+	for (s = 0; s < BM_SENDERS; s++)
+		last[s] = -1;
+	while (__atomic_load_n(got, __ATOMIC_ACQUIRE) < total) {
+		struct iovec v[8];
+		ssize_t n, k;
+
+		for (k = 0; k < 8; k++)
+			v[k] = (struct iovec){ buf[k], BM_MAXLEN };
+		n = ipc_recv_batch(ch, v, 8, 100);
+		if (n == -ETIMEDOUT && now_ms() < end)
+			continue;   /* the other receiver may have taken the rest */
+		if (n == IPC_EOF)
+			return 0;
+		if (n < 1 || n > 8)
+			return 3;
+		for (k = 0; k < n; k++) {
+			long id = msg_check(buf[k], v[k].iov_len, BM_MAXLEN);
+
+			if (id < 0 || (uint32_t)id >= total)
+				return 1;
+			s = (int)((uint32_t)id / per);
+			if (id <= last[s])
+				return 4;   /* out of its sender's order */
+			last[s] = id;
+			__atomic_fetch_add(&seen[id], 1, __ATOMIC_RELAXED);
+		}
+		__atomic_fetch_add(got, (unsigned)n, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+static void *
+bm_send_thread(void *arg)
+{
+	struct bm_arg *m = arg;
+
+	m->err = bm_send_all(m->ch, m->base, m->count);
+	ipc_close(m->ch);
+	return NULL;
+}
+
+static void *
+bm_recv_thread(void *arg)
+{
+	struct bm_arg *m = arg;
+
+	m->err = bm_recv_all(m->ch, m->count, m->total, m->got, m->seen);
+	return NULL;
+}
+
+static int
+bm_send_proc(void *arg)
+{
+	struct bm_arg *m = arg;
+	int rc = bm_send_all(m->ch, m->base, m->count);
+
+	ipc_close(m->ch);
+	return rc;
+}
+
+static int
+bm_recv_proc(void *arg)
+{
+	struct bm_arg *m = arg;
+	int rc = bm_recv_all(m->ch, m->count, m->total, m->got, m->seen);
+
+	ipc_close(m->ch);
+	return rc;
+}
+
+START_TEST(shm_batch_mpmc)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	uint32_t per = (uint32_t)test_scale(4000), total = per * BM_SENDERS, i;
+	size_t bytes = (2 * total + 2) * sizeof(unsigned);
+	struct bm_arg st[BM_SENDERS], rt[2], sp, rp;
+	pthread_t sth[BM_SENDERS], rth[2];
+	pid_t spid[BM_SENDERS], rpid[2];
+	unsigned *shared, *seen;
+	ipc_channel *a;
+	int k;
+
+	shared = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(shared, MAP_FAILED);
+	seen = shared + 2;
+	o.capacity = 8192;      /* small: batches are cut by room all the time */
+	ck_assert_int_eq(ipc_open(&a, shm_uri("bmpmc"), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	/* ring B->A: thread senders, receivers forked from a */
+	rp = (struct bm_arg){ .ch = a, .count = per, .total = total, .got = shared,
+	                      .seen = seen };
+	for (k = 0; k < 2; k++)
+		rpid[k] = test_fork(bm_recv_proc, &rp);
+	/* ring A->B: senders forked from a, thread receivers */
+	for (k = 0; k < 2; k++) {
+		rt[k] = (struct bm_arg){ .count = per, .total = total, .got = shared + 1,
+		                         .seen = seen + total };
+		ck_assert_int_eq(ipc_open(&rt[k].ch, shm_uri("bmpmc"), IPC_SEND | IPC_RECV, NULL), 0);
+	}
+	for (k = 0; k < BM_SENDERS; k++) {
+		sp = (struct bm_arg){ .ch = a, .base = (uint32_t)k * per, .count = per };
+		spid[k] = test_fork(bm_send_proc, &sp);
+		st[k] = (struct bm_arg){ .base = (uint32_t)k * per, .count = per };
+		ck_assert_int_eq(ipc_open(&st[k].ch, shm_uri("bmpmc"), IPC_SEND | IPC_RECV, NULL), 0);
+	}
+	ipc_close(a);   /* the forked senders are side A's last attachers */
+	for (k = 0; k < 2; k++)
+		ck_assert_int_eq(pthread_create(&rth[k], NULL, bm_recv_thread, &rt[k]), 0);
+	for (k = 0; k < BM_SENDERS; k++)
+		ck_assert_int_eq(pthread_create(&sth[k], NULL, bm_send_thread, &st[k]), 0);
+	for (k = 0; k < BM_SENDERS; k++) {
+		ck_assert_int_eq(pthread_join(sth[k], NULL), 0);
+		ck_assert_int_eq(st[k].err, 0);
+		ck_assert_int_eq(test_wait(spid[k], 60000), 0);
+	}
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(test_wait(rpid[k], 60000), 0);
+		ck_assert_int_eq(pthread_join(rth[k], NULL), 0);
+		ck_assert_int_eq(rt[k].err, 0);
+		ipc_close(rt[k].ch);
+	}
+	for (i = 0; i < 2 * total; i++)
+		ck_assert_msg(seen[i] == 1, "ring %u: message %u arrived %u times", i / total,
+		              i % total, seen[i]);
+	munmap(shared, bytes);
+}
+END_TEST
+
+/* A peer rewrites the record a batch receive would take next (through a
+ * mapping of its own, between calls), or the ring's positions before a
+ * batch send: -EPROTO, then -EPROTO for good; never a read outside the
+ * mapping (run under ASan). A bad record behind good ones ends the batch
+ * after them, and the next call reports it. */
+static void
+batch_hostile_one(int second, size_t field, uint32_t val, const char *tag)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	char bufs[4][64];
+	struct iovec m[4], v[4];
+	unsigned char *seg;
+	uint64_t rpos;
+	ipc_channel *a, *b;
+	size_t len, k;
+	ssize_t rc;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, shm_uri(tag), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, shm_uri(tag), IPC_SEND | IPC_RECV, NULL), 0);
+	for (k = 0; k < 4; k++)
+		m[k] = (struct iovec){ "0123456789abcdef", 16 };
+	ck_assert_int_eq(ipc_send_batch(b, m, 4, 0), 4);
+	for (k = 0; k < 4; k++)
+		v[k] = (struct iovec){ bufs[k], sizeof(bufs[k]) };
+	ck_assert_int_eq(ipc_recv_batch(a, v, 1, 0), 1);
+	seg = seg_map(shm_uri(tag), &len);
+	memcpy(&rpos, seg + SEG_RING(1) + SEG_RPOS, 8);
+	/* a record is 24 bytes here: state, length, 16 bytes */
+	memcpy(seg + SEG_DATA(1, 4096) + ((rpos + (second ? 24 : 0)) & 4095) + field, &val, 4);
+	rc = ipc_recv_batch(a, v, 4, 200);
+	if (second) {
+		ck_assert_msg(rc == 1, "%s: got %zd, want the good record before the bad", tag, rc);
+		ck_assert_mem_eq(bufs[0], "0123456789abcdef", 16);
+		rc = ipc_recv_batch(a, v, 4, 200);
+	}
+	ck_assert_msg(rc == -EPROTO, "%s: got %zd, want -EPROTO", tag, rc);
+	ck_assert_int_eq(ipc_recv_batch(a, v, 4, 0), -EPROTO);
+	ck_assert_int_eq(ipc_send_batch(a, m, 4, 0), -EPROTO);
+	ck_assert_int_eq(ipc_recv(a, bufs[0], sizeof(bufs[0]), 0), -EPROTO);
+	munmap(seg, len);
+	test_unpair(a, b);
+}
+
+static void
+batch_hostile_tx(size_t field, uint64_t val, const char *tag)
+{
+	ipc_options o = IPC_OPTIONS_INIT;
+	struct iovec m[4];
+	unsigned char *seg;
+	ipc_channel *a, *b;
+	size_t len, k;
+
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, shm_uri(tag), IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	ck_assert_int_eq(ipc_open(&b, shm_uri(tag), IPC_SEND | IPC_RECV, NULL), 0);
+	for (k = 0; k < 4; k++)
+		m[k] = (struct iovec){ "0123456789abcdef", 16 };
+	ck_assert_int_eq(ipc_send_batch(a, m, 4, 0), 4);
+	seg = seg_map(shm_uri(tag), &len);
+	memcpy(seg + SEG_RING(0) + field, &val, 8);
+	ck_assert_int_eq(ipc_send_batch(a, m, 4, 200), -EPROTO);
+	ck_assert_int_eq(ipc_send_batch(a, m, 1, 0), -EPROTO);
+	munmap(seg, len);
+	test_unpair(a, b);
+}
+
+START_TEST(shm_batch_hostile)
+{
+	batch_hostile_one(0, 4, 0x7fffffff, "bh-len");
+	batch_hostile_one(0, 4, 1000, "bh-len-past-tail");
+	batch_hostile_one(0, 0, 7, "bh-state");
+	batch_hostile_one(0, 0, (99u << 3) | 2, "bh-state-tag");
+	batch_hostile_one(1, 4, 0x7fffffff, "bh2-len");
+	batch_hostile_one(1, 4, 1000, "bh2-len-past-tail");
+	batch_hostile_one(1, 0, 7, "bh2-state");
+	batch_hostile_one(1, 0, (99u << 3) | 2, "bh2-state-tag");
+	batch_hostile_tx(SEG_HEAD, 12, "bht-head-odd");
+	batch_hostile_tx(SEG_HEAD, 1ull << 40, "bht-head-far");
+	batch_hostile_tx(SEG_TAIL, 1ull << 40, "bht-tail-far");
+}
+END_TEST
+
+/* Crashes inside a batch (test builds: IPC_CRASH_AT). A sender killed after
+ * publishing its reservation (shm-batch-reserved) or after committing c of
+ * its 5 records (shm-batch-midcommit:c): the receiver gets exactly that
+ * committed prefix, then every message of a second sender, in order. */
+static void
+crash_batch_sender(const char *crash, uint32_t committed, int round)
+{
+	static unsigned char buf[8][2048];
+	const uint32_t n = 300, maxlen = 100;
+	ipc_options o = IPC_OPTIONS_INIT;
+	uint32_t want = 0, expect;
+	char tag[64];
+	const char *uri;
+	ipc_channel *a;
+	int out;
+	pid_t victim, survivor;
+
+	snprintf(tag, sizeof(tag), "bcs%d-%u", round, committed);
+	uri = shm_uri(tag);
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	victim = spawn(crash, "sendb", uri, 1000, 5, maxlen, &out);
+	ck_assert_int_eq(test_wait(victim, 10000), 99);
+	close(out);
+	survivor = spawn(NULL, "sendb", uri, 0, n, maxlen, &out);
+	await_ready(out, 10000);
+	while (want < committed + n) {
+		struct iovec v[8];
+		ssize_t got, k;
+
+		for (k = 0; k < 8; k++)
+			v[k] = (struct iovec){ buf[k], sizeof(buf[k]) };
+		got = ipc_recv_batch(a, v, 8, 10000);
+		ck_assert_int_ge(got, 1);
+		for (k = 0; k < got; k++, want++) {
+			expect = want < committed ? 1000 + want : want - committed;
+			ck_assert_int_eq(msg_check(buf[k], v[k].iov_len, maxlen), expect);
+		}
+	}
+	ck_assert_int_eq(test_wait(survivor, 10000), 0);
+	close(out);
+	ck_assert_int_eq(ipc_recv(a, buf[0], sizeof(buf[0]), 5000), IPC_EOF);
+	ipc_close(a);
+}
+
+/* A receiver killed holding a batch claim (shm-rbatch-claimed) over the two
+ * messages waiting: those two are lost, the senders get their space back,
+ * and a second receiver gets every later message once, in order. */
+static void
+crash_batch_receiver(int round)
+{
+	static unsigned char buf[2048];
+	const uint32_t n = 300, maxlen = 900;
+	ipc_options o = IPC_OPTIONS_INIT;
+	unsigned char seen[300] = { 0 };
+	char tag[64];
+	const char *uri;
+	ipc_channel *a;
+	int out, out2;
+	pid_t victim, survivor;
+	long count = 0;
+	uint32_t i, id, last = 1;
+
+	snprintf(tag, sizeof(tag), "bcr%d", round);
+	uri = shm_uri(tag);
+	o.capacity = 4096;
+	ck_assert_int_eq(ipc_open(&a, uri, IPC_SEND | IPC_RECV | IPC_CREATE, &o), 0);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_ge(ipc_send(a, buf, msg_make(buf, i, maxlen), 0), 0);
+	victim = spawn("shm-rbatch-claimed", "recvb", uri, 0, 0, maxlen, &out);
+	ck_assert_int_eq(test_wait(victim, 10000), 99);
+	close(out);
+	survivor = spawn(NULL, "recvb", uri, 0, 0, maxlen, &out2);
+	await_ready(out2, 10000);
+	/* far more than the ring holds: the dead claim must be dropped */
+	for (i = 2; i < n; i++) {
+		struct iovec m = { buf, msg_make(buf, i, maxlen) };
+
+		ck_assert_int_eq(ipc_send_batch(a, &m, 1, 10000), 1);
+	}
+	ipc_close(a);
+	while (read(out2, &id, 4) == 4) {
+		ck_assert_uint_lt(id, n);
+		ck_assert_uint_gt(id, last);    /* once each, in order */
+		last = id;
+		seen[id] = 1;
+		count++;
+	}
+	ck_assert_int_eq(test_wait(survivor, 10000), 0);
+	close(out2);
+	ck_assert_int_eq(count, n - 2);
+	ck_assert(!seen[0] && !seen[1]);
+}
+
+START_TEST(shm_batch_crash_points)
+{
+	long rounds = test_scale(2);
+	int round;
+
+	for (round = 0; round < rounds; round++) {
+		crash_batch_sender("shm-batch-reserved", 0, round);
+		crash_batch_sender("shm-batch-midcommit:1", 1, round);
+		crash_batch_sender("shm-batch-midcommit:4", 4, round);
+		crash_batch_receiver(round);
+	}
+}
+END_TEST
+
 #ifdef IPC_TEST_HOOKS
 /* 1. One side, two threads: a receiver stopped in the middle of its copy
  * (ring 1) while the same side's sender runs short of space on ring 0 and
@@ -2002,6 +2538,7 @@ shm_suite(int hooks)
 		tcase_add_test(tc, shm_wakeups_two_cpus);
 		tcase_add_test(tc, shm_many_senders_receivers);
 		tcase_add_test(tc, shm_crash_points);
+		tcase_add_test(tc, shm_batch_crash_points);
 		tcase_add_test(tc, shm_half_initialised_and_stale);
 #ifdef IPC_TEST_HOOKS
 		tcase_add_test(tc, shm_duplex_claim_kept);
@@ -2032,6 +2569,10 @@ shm_suite(int hooks)
 	tcase_add_test(tc, shm_bell_without_descriptors);
 	tcase_add_test(tc, shm_live_count);
 	tcase_add_test(tc, shm_duplex_many);
+	tcase_add_test(tc, shm_batch_full_ring);
+	tcase_add_test(tc, shm_batch_peer_limit);
+	tcase_add_test(tc, shm_batch_mpmc);
+	tcase_add_test(tc, shm_batch_hostile);
 	return s;
 }
 

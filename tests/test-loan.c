@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Segment offsets (doc/ipc-shm.7, "Layout"): the data of ring r in the
@@ -395,9 +396,21 @@ START_TEST(loan_held_effects)
 	ck_assert_mem_eq(buf, "second", 6);
 	ck_assert_int_eq(ipc_recv(b, buf, sizeof(buf), 1000), 5);
 	ck_assert_mem_eq(buf, "third", 5);
+	/* a batch on the loan's own handle: the loan's claim covers it */
+	{
+		static unsigned char q[2][64];
+		struct iovec m[2] = { { q[0], 64 }, { q[1], 64 } };
+
+		ck_assert_int_eq(ipc_send(a, "4th", 3, 1000), 3);
+		ck_assert_int_eq(ipc_send(a, "5th!", 4, 1000), 4);
+		ck_assert_int_eq(ipc_recv_batch(b, m, 2, 1000), 2);
+		ck_assert_int_eq(m[0].iov_len, 3);
+		ck_assert_int_eq(m[1].iov_len, 4);
+		ck_assert_mem_eq(q[1], "5th!", 4);
+	}
 	ck_assert_mem_eq(rbuf, "first", 5);     /* still ours, untouched */
 	/* the room from the loan on stays taken while everything is read */
-	for (sent = 0; ipc_send(a, buf, 500, 0) == 500; sent++)
+	for (sent = 0; sent < 100 && ipc_send(a, buf, 500, 0) == 500; sent++)
 		ck_assert_int_eq(ipc_recv(b2, buf, sizeof(buf), 1000), 500);
 	ck_assert_int_lt(sent, 8);
 	ck_assert_mem_eq(rbuf, "first", 5);

@@ -235,6 +235,80 @@ ipc__shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadli
 	return (ssize_t)len;
 }
 
+/* Many messages under one reservation: as many of @p msgs (each within the
+ * peer's limit: the caller checked) as fit whole, in order, reserved under
+ * one plock with one publication of the tail, then copied and committed one
+ * by one, so that receivers may start on the first while the rest are
+ * copied; one notify at the end. Returns how many (>= 1), SHM_BLOCKED when
+ * not even the first fits, or a negative code. A sender that dies after the
+ * tail moved leaves WRITING records, which receivers skip (shm_next). */
+ssize_t
+ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
+                        long long deadline, int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_txring(p);
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned char *ring = shm_data(p, ri);
+	uint64_t tail, head, end, pos;
+	int rc, reclaimed = 0;
+	size_t k, i;
+
+	if ((rc = shm_lock(ch, &r->plock, deadline)) < 0)
+		return rc;
+	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	if (tail < head || tail - head > p->cap || ((tail | head) & 7)) {
+		shm_unlock(&r->plock);
+		return shm_proto(p);
+	}
+	for (k = 0, end = tail; k < n; k++) {
+		uint64_t need = shm_need(msgs[k].iov_len);
+
+		if (end + need - head > p->cap) {
+			/* Free what receivers are done with, once per call. */
+			if (reclaimed)
+				break;
+			if (shm_reclaim(p, ri, tail, reap) < 0) {
+				shm_unlock(&r->plock);
+				return shm_proto(p);
+			}
+			reclaimed = 1;
+			head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+			if (end + need - head > p->cap)
+				break;
+		}
+		/* Headers of records beyond the published tail: nobody reads
+		 * them before the tail below covers them. */
+		__atomic_store_n(shm_rlen(p, ring, end), (uint32_t)msgs[k].iov_len,
+		                 __ATOMIC_RELAXED);
+		__atomic_store_n(shm_rstate(p, ring, end), p->tag << 3 | R_WRITING,
+		                 __ATOMIC_RELAXED);
+		end += need;
+	}
+	if (k == 0) {
+		shm_unlock(&r->plock);
+		return SHM_BLOCKED;
+	}
+	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_SPACE])
+		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu[EC_SPACE], __ATOMIC_RELAXED);
+	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
+	shm_unlock(&r->plock);
+	if (ipc__crash_at("shm-batch-reserved"))
+		_exit(99);
+	/* Positions come from our own lengths, never from the segment. */
+	for (i = 0, pos = tail; i < k; i++) {
+		shm_put(p, ring, pos + SHM_RECHDR, msgs[i].iov_base, msgs[i].iov_len);
+		__atomic_store_n(shm_rstate(p, ring, pos), R_COMMITTED, __ATOMIC_RELEASE);
+		pos += shm_need(msgs[i].iov_len);
+		if (i + 1 < k && ipc__crash_at("shm-batch-midcommit"))
+			_exit(99);
+	}
+	ipc__shm_notify(p, ri, EC_DATA);
+	p->done[EC_SPACE] += (unsigned)k;
+	return (ssize_t)k;
+}
+
 /* The senders' tail as last seen, re-read (acquire) only once the read
  * position has caught up with it: tail only grows, and every header below a
  * tail we acquired is visible. Saves the senders' cache line per message. */
@@ -366,6 +440,84 @@ ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long de
 	ipc__shm_notify(p, ri, EC_SPACE);
 	p->done[EC_DATA]++;
 	return len;
+}
+
+/* Up to @p n committed records in one claim: under one clock, each found
+ * and checked by shm_next() (which also skips abandoned records), the read
+ * position moved past each; one claim word, for the first record's position,
+ * pins everything from there until the copies are done (see
+ * ipc__shm_free_limit). The walk stops at a record not committed yet, at one
+ * too big for its buffer (-EMSGSIZE when it is the first), or at
+ * SHM_RBATCH_MAX. A broken record after the first ends the batch; the
+ * channel is then broken, and the next call says so. */
+ssize_t
+ipc__shm_try_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, long long deadline,
+                        int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_rxring(p);
+	struct shm_ring *r = &p->seg->ring[ri];
+	unsigned char *ring = shm_data(p, ri);
+	uint64_t at[SHM_RBATCH_MAX], pos, need;
+	size_t k, i;
+	int len, rc, loaned;
+
+	if (n > SHM_RBATCH_MAX)
+		n = SHM_RBATCH_MAX;
+	if (!reap) {
+		uint64_t rp = __atomic_load_n(&r->rpos, __ATOMIC_RELAXED);
+
+		if (rp == shm_rx_tail(p, r, rp))
+			return SHM_BLOCKED;
+	}
+	if ((rc = shm_lock(ch, &r->clock, deadline)) < 0)
+		return rc;
+	len = shm_next(p, r, ring, &pos, &need, reap);
+	if (len < 0) {
+		shm_unlock(&r->clock);
+		if (len == -EPROTO)
+			return shm_proto(p);
+		if (reap)
+			ipc__shm_notify(p, ri, EC_SPACE);    /* abandoned records may be freed */
+		return len;
+	}
+	if ((size_t)len > msgs[0].iov_len) {
+		shm_unlock(&r->clock);
+		return -EMSGSIZE;
+	}
+	if (p->spin_max && __atomic_load_n(&r->ccpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_DATA])
+		__atomic_store_n(&r->ccpu, (uint32_t)p->cpu[EC_DATA], __ATOMIC_RELAXED);
+	/* The claim is visible before the read position moves past the first;
+	 * a receive loan's claim (loan.c) lies below and covers them all. */
+	loaned = __atomic_load_n(&p->loan[EC_DATA].state, __ATOMIC_RELAXED) == LOAN_OUT;
+	if (!loaned)
+		__atomic_store_n(&p->seg->claim[p->slot], shm_claim_word(pos, ri),
+		                 __ATOMIC_RELAXED);
+	for (k = 0;;) {
+		at[k] = pos;
+		msgs[k].iov_len = (size_t)len;
+		__atomic_store_n(&r->rpos, pos + need, __ATOMIC_RELEASE);
+		if (++k == n)
+			break;
+		len = shm_next(p, r, ring, &pos, &need, reap);
+		if (len == -EPROTO) {
+			shm_proto(p);
+			break;
+		}
+		if (len < 0 || (size_t)len > msgs[k].iov_len)
+			break;
+	}
+	shm_unlock(&r->clock);
+	if (ipc__crash_at("shm-rbatch-claimed"))
+		_exit(99);
+	for (i = 0; i < k; i++)
+		shm_get(p, ring, at[i] + SHM_RECHDR, msgs[i].iov_base, msgs[i].iov_len);
+	/* Release: every read of the records is done before the space goes. */
+	if (!loaned)
+		__atomic_store_n(&p->seg->claim[p->slot], 0, __ATOMIC_RELEASE);
+	ipc__shm_notify(p, ri, EC_SPACE);
+	p->done[EC_DATA] += (unsigned)k;
+	return (ssize_t)k;
 }
 
 /* The largest message every receiver of the other side takes: the smallest

@@ -49,6 +49,62 @@ shm_send(ipc_channel *ch, const void *buf, size_t len, int timeout_ms)
 	}
 }
 
+/* Whether the peer's receivers take a message of @p len (ipc_send's rule). */
+static int
+shm_fits_peer(ipc_channel *ch, size_t len)
+{
+	struct shm_priv *p = ch->priv;
+
+	return len <= ipc__max_msg(&ch->opt) &&
+	       (len <= ipc__shm_peer_limit(p, 0) || len <= ipc__shm_peer_limit(p, 1));
+}
+
+/* n sends in one budget, as many per reservation as fit (see
+ * ipc__shm_try_send_batch); between reservations the same wait as
+ * shm_send. A message larger than the peer takes ends the batch before it.
+ * Once something went out, a failure only ends the batch: the count is the
+ * answer, and the next call meets the failure again. */
+static ssize_t
+shm_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n, int timeout_ms)
+{
+	struct shm_priv *p = ch->priv;
+	long long deadline = ipc_deadline(timeout_ms);
+	int reap = 0, slept = 0, rc;
+	size_t m, done = 0;
+	ssize_t k;
+
+	if ((rc = shm_enter(ch, EC_SPACE)) < 0)
+		return rc;
+	for (m = 0; m < n && shm_fits_peer(ch, msgs[m].iov_len); m++)
+		;
+	if (m == 0)
+		return -EMSGSIZE;
+	for (;;) {
+		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+
+		if (ipc__shm_peer_gone(p, slept == SHM_TIMEDOUT))
+			return done ? (ssize_t)done : -EPIPE;
+		k = ipc__shm_try_send_batch(ch, msgs + done, m - done, deadline, reap);
+		if (k > 0) {
+			if ((done += (size_t)k) == m)
+				return (ssize_t)m;
+			/* the rest did not fit: wait for room as for a single send */
+		} else if (k != SHM_BLOCKED) {
+			return done ? (ssize_t)done : k;
+		}
+		if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0)
+			return done ? (ssize_t)done : rc;
+		if (!reap && ipc__shm_reap_due(p, slept)) {
+			reap = 1;   /* free what dead readers held, then retry */
+			continue;
+		}
+		if ((rc = ipc__shm_block(ch, shm_txring(p), EC_SPACE, shm_need(msgs[done].iov_len),
+		                         departs, deadline, &slept)) < 0)
+			return done ? (ssize_t)done : rc;
+		reap = 0;
+	}
+}
+
 static ssize_t
 shm_recv_common(ipc_channel *ch, void *buf, size_t cap, int peek, int timeout_ms)
 {
@@ -100,6 +156,47 @@ static ssize_t
 shm_recv_size(ipc_channel *ch, int timeout_ms)
 {
 	return shm_recv_common(ch, NULL, 0, 1, timeout_ms);
+}
+
+/* Waits for the first message only, as shm_recv; then takes what is
+ * committed behind it in the same claim (ipc__shm_try_recv_batch). */
+static ssize_t
+shm_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n, int timeout_ms)
+{
+	struct shm_priv *p = ch->priv;
+	long long deadline = ipc_deadline(timeout_ms);
+	int reap = 0, slept = 0, rearmed = 0, rc;
+	ssize_t k;
+
+	if ((rc = shm_enter(ch, EC_DATA)) < 0)
+		return rc;
+	for (;;) {
+		uint32_t departs = __atomic_load_n(&p->seg->meta.departs, __ATOMIC_SEQ_CST);
+
+		k = ipc__shm_try_recv_batch(ch, msgs, n, deadline, reap);
+		if (k != SHM_BLOCKED)
+			return k;
+		if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0)
+			return rc;
+		if (!reap && ipc__shm_reap_due(p, slept)) {
+			reap = 1;
+			continue;
+		}
+		/* the end only once the ring was seen empty (see shm_recv_common) */
+		if (ipc__shm_peer_gone(p, slept == SHM_TIMEDOUT)) {
+			k = ipc__shm_try_recv_batch(ch, msgs, n, deadline, 1);
+			return k == SHM_BLOCKED ? IPC_EOF : k;
+		}
+		rc = ipc__shm_block(ch, shm_rxring(p), EC_DATA, 0, departs, deadline, &slept);
+		if (rc == -EAGAIN && p->bellfd >= 0 && !rearmed) {
+			rearmed = 1;
+			if (ipc__shm_rearm(p))
+				continue;
+		}
+		if (rc < 0)
+			return rc;
+		reap = 0;
+	}
 }
 
 static void
@@ -224,6 +321,8 @@ const struct ipc_driver ipc__drv_shm = {
 	.poll      = ipc__shm_poll,
 	.shutdown  = shm_shutdown,
 	.close     = shm_close,
+	.send_batch   = shm_send_batch,
+	.recv_batch   = shm_recv_batch,
 	.send_reserve = ipc__shm_send_reserve,
 	.send_commit  = ipc__shm_send_commit,
 	.send_abort   = ipc__shm_send_abort,

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "../../ipc-private.h"
@@ -24,6 +25,7 @@
 #define SHM_LIVE_NS    (50 * 1000000LL)  /* how long a liveness answer is trusted */
 #define SHM_SPIN_MAX   60000            /* ns: a bit more than a sleep/wake-up costs */
 #define SHM_SPIN_PROBE 2000
+#define SHM_RBATCH_MAX 256              /* records one receive claim takes at most */
 
 enum { SIDE_A = 1, SIDE_B = 2 };
 enum { R_WRITING = 1, R_COMMITTED, R_ABANDONED = 5 };
@@ -248,6 +250,10 @@ void ipc__shm_release_slot(struct shm_priv *p);
 uint64_t ipc__shm_free_limit(struct shm_priv *p, int ri, uint64_t h, uint64_t rp, int reap);
 ssize_t ipc__shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, int reap);
 ssize_t ipc__shm_try_recv(ipc_channel *ch, void *buf, size_t cap, int peek, long long deadline, int reap);
+ssize_t ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
+                                long long deadline, int reap);
+ssize_t ipc__shm_try_recv_batch(ipc_channel *ch, struct iovec *msgs, size_t n,
+                                long long deadline, int reap);
 uint64_t ipc__shm_peer_limit(struct shm_priv *p, int exact);
 /* ring.c, for loan.c: the copying calls' own steps */
 int ipc__shm_lock(ipc_channel *ch, uint32_t *lk, long long deadline);
