@@ -11,11 +11,23 @@
 #define RAW_RECV_DEFAULT 65536  /* recv() on a raw channel reads up to this */
 #define NOGIL_COPY 65536        /* copies this large run without the GIL */
 
-static PyObject *
-closed_error(void)
+PyObject *
+ipcpy_channel_closed(void)
 {
 	PyErr_SetString(PyExc_ValueError, "I/O operation on closed channel");
 	return NULL;
+}
+
+int
+ipcpy_channel_lock(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w)
+{
+	if (ipcpy_lock_acquire(l, w) < 0)
+		return -1;
+	if (self->ch)
+		return 0;
+	ipcpy_lock_release(l);
+	ipcpy_channel_closed();
+	return -1;
 }
 
 PyObject *
@@ -29,10 +41,10 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	}
 	self->ch = ch;
 	self->flags = flags;
-	self->fd = -1;
-	self->fd_gen = 0;
+	self->fd.fd = -1;
+	self->fd.gen = 0;
 	self->weakrefs = NULL;
-	self->loan[0] = self->loan[1] = NULL;
+	self->loan_exports = 0;
 	self->send_lock.wake = self->recv_lock.wake = NULL;
 	Py_XINCREF(name);
 	self->name = name;
@@ -43,10 +55,8 @@ ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name)
 	return (PyObject *)self;
 }
 
-/* Parse (positional..., timeout=None) for the vectorcall methods: @p npos
- * required positionals, then timeout positionally or by keyword. */
-static int
-parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+int
+ipcpy_parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
            Py_ssize_t npos, PyObject **pos, PyObject **timeout)
 {
 	Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -106,47 +116,48 @@ recv_size_call(void *c, int ms)
 	return ipc_recv_size(c, ms);
 }
 
+/* send (@p into 0) and recv_into (1, a writable buffer): the caller's
+ * memory as it is (the library's copy is the only one), one library call
+ * under that direction's lock. */
 static PyObject *
-channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+buffer_call(ipcpy_Channel *self, const char *fn, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames, int into)
 {
+	struct ipcpy_lock *lock = into ? &self->recv_lock : &self->send_lock;
 	PyObject *data, *timeout;
 	struct ipcpy_wait w;
 	struct io_ctx x;
 	Py_buffer view;
 	long long rc;
 
-	if (parse_args("send", args, nargs, kwnames, 1, &data, &timeout) < 0 ||
+	if (ipcpy_parse_args(fn, args, nargs, kwnames, 1, &data, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
-	/* The caller's memory as it is: the library's copy is the only one. */
-	if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+		return ipcpy_channel_closed();
+	if (PyObject_GetBuffer(data, &view, into ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
 		return NULL;
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0) {
+	if (ipcpy_channel_lock(self, lock, &w) < 0) {
 		PyBuffer_Release(&view);
 		return NULL;
 	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.buf = view.buf;
-		x.len = (size_t)view.len;
-		/* A small message that fits now goes out without dropping the
-		 * GIL: that costs more than the send itself. */
-		rc = -EAGAIN;
-		if (x.len < NOGIL_COPY)
-			rc = ipc_send(x.ch, x.buf, x.len, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
-			rc = ipcpy_block(&w, send_call, &x);
-	}
-	ipcpy_lock_release(&self->send_lock);
+	x.ch = self->ch;
+	x.buf = view.buf;
+	x.len = (size_t)view.len;
+	/* A small message that fits now goes out without dropping the GIL:
+	 * that costs more than the send itself. */
+	rc = ipcpy_run(&w, into ? recv_call : send_call, &x, !into && x.len < NOGIL_COPY);
+	ipcpy_lock_release(lock);
 	PyBuffer_Release(&view);
 	if (rc < 0)
 		return ipcpy_error(rc, NULL);
 	return PyLong_FromLongLong(rc);
+}
+
+static PyObject *
+channel_send(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	return buffer_call(self, "send", args, nargs, kwnames, 0);
 }
 
 /* A framed message into a bytes object of its exact size. */
@@ -219,16 +230,14 @@ channel_recv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 	PyObject *timeout, *res;
 	struct ipcpy_wait w;
 
-	if (parse_args("recv", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
+	if (ipcpy_parse_args("recv", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+		return ipcpy_channel_closed();
+	if (ipcpy_channel_lock(self, &self->recv_lock, &w) < 0)
 		return NULL;
-	if (!self->ch)
-		res = closed_error();
-	else if (self->flags & IPC_RAW)
+	if (self->flags & IPC_RAW)
 		res = recv_raw(self, &w);
 	else
 		res = recv_framed(self, &w);
@@ -239,68 +248,30 @@ channel_recv(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObj
 static PyObject *
 channel_recv_into(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *buffer, *timeout;
-	struct ipcpy_wait w;
-	struct io_ctx x;
-	Py_buffer view;
-	long long rc;
-
-	if (parse_args("recv_into", args, nargs, kwnames, 1, &buffer, &timeout) < 0 ||
-	    ipcpy_wait_init(&w, timeout) < 0)
-		return NULL;
-	if (!self->ch)
-		return closed_error();
-	if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0)
-		return NULL;
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0) {
-		PyBuffer_Release(&view);
-		return NULL;
-	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.buf = view.buf;
-		x.len = (size_t)view.len;
-		rc = ipcpy_block(&w, recv_call, &x);
-	}
-	ipcpy_lock_release(&self->recv_lock);
-	PyBuffer_Release(&view);
-	if (rc < 0)
-		return ipcpy_error(rc, NULL);
-	return PyLong_FromLongLong(rc);
+	return buffer_call(self, "recv_into", args, nargs, kwnames, 1);
 }
 
 /* ipc_fd() may create the descriptor (shm's wake-up set) on its first call
  * in a process, so that call is serialized with the receivers; the answer
  * is kept for this process (a forked child asks again). */
+static int
+ask_fd(PyObject *o)
+{
+	ipcpy_Channel *self = (ipcpy_Channel *)o;
+
+	if (!self->ch) {
+		ipcpy_channel_closed();
+		return IPCPY_PYERR;
+	}
+	return ipc_fd(self->ch);
+}
+
 static PyObject *
 channel_fileno(ipcpy_Channel *self, PyObject *unused)
 {
-	struct ipcpy_wait w;
-	int fd;
-
 	if (!self->ch)
-		return closed_error();
-	if (self->fd >= 0 && self->fd_gen == ipcpy_fork_generation())
-		return PyLong_FromLong(self->fd);
-	ipcpy_wait_init(&w, Py_None);
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
-		return NULL;
-	if (!self->ch) {
-		ipcpy_lock_release(&self->recv_lock);
-		return closed_error();
-	}
-	fd = ipc_fd(self->ch);
-	if (fd >= 0) {
-		self->fd = fd;
-		self->fd_gen = ipcpy_fork_generation();
-	}
-	ipcpy_lock_release(&self->recv_lock);
-	if (fd < 0)
-		return ipcpy_error(fd, NULL);
-	return PyLong_FromLong(fd);
+		return ipcpy_channel_closed();
+	return ipcpy_fileno((PyObject *)self, &self->fd, &self->recv_lock, ask_fd);
 }
 
 static long long
@@ -316,17 +287,13 @@ channel_flush(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 	struct ipcpy_wait w;
 	long long rc;
 
-	if (parse_args("flush", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
+	if (ipcpy_parse_args("flush", args, nargs, kwnames, 0, NULL, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0)
+		return ipcpy_channel_closed();
+	if (ipcpy_channel_lock(self, &self->send_lock, &w) < 0)
 		return NULL;
-	if (!self->ch) {
-		ipcpy_lock_release(&self->send_lock);
-		return closed_error();
-	}
 	rc = ipcpy_block(&w, flush_call, self->ch);
 	ipcpy_lock_release(&self->send_lock);
 	if (rc < 0)
@@ -340,9 +307,18 @@ static PyObject *
 channel_shutdown(ipcpy_Channel *self, PyObject *unused)
 {
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	ipc_shutdown(self->ch);
 	Py_RETURN_NONE;
+}
+
+/* The ring a loan's memoryview points into stays mapped while one is alive. */
+static PyObject *
+loans_exported(void)
+{
+	PyErr_SetString(PyExc_BufferError,
+	                "cannot close a channel while a memoryview of its loan is alive");
+	return NULL;
 }
 
 static PyObject *
@@ -354,6 +330,8 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 
 	if (!self->ch)
 		Py_RETURN_NONE;
+	if (self->loan_exports)
+		return loans_exported();
 	/* Another thread inside send or recv: wake it (it sees EOFError). A
 	 * channel nobody is using is not shut down first, so that a committed
 	 * tail still gets its second to go out in ipc_close. */
@@ -367,12 +345,14 @@ channel_close(ipcpy_Channel *self, PyObject *unused)
 		ipcpy_lock_release(&self->send_lock);
 		return NULL;
 	}
-	/* No view of a loan's ring memory may outlive the mapping. */
-	if (self->ch && ipcpy_loans_detach(self) < 0) {
+	/* A memoryview of a loan made while we waited for the locks: no close
+	 * (the channel may be shut down by now, but it stays mapped). */
+	if (self->loan_exports) {
 		ipcpy_lock_release(&self->recv_lock);
 		ipcpy_lock_release(&self->send_lock);
-		return NULL;
+		return loans_exported();
 	}
+	/* ipc_close gives back the loans still out (none has a view left). */
 	ch = self->ch;
 	self->ch = NULL;
 	ipcpy_lock_release(&self->recv_lock);
@@ -394,7 +374,7 @@ channel_peer_cred(ipcpy_Channel *self, PyObject *unused)
 	int rc;
 
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	rc = ipc_peer_cred(self->ch, &p);
 	if (rc < 0)
 		return ipcpy_error(rc, NULL);
@@ -492,11 +472,11 @@ send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 	struct views vs;
 	long long rc;
 
-	if (parse_args(fn, args, nargs, kwnames, 1, &seq, &timeout) < 0 ||
+	if (ipcpy_parse_args(fn, args, nargs, kwnames, 1, &seq, &timeout) < 0 ||
 	    ipcpy_wait_init(&w, timeout) < 0)
 		return NULL;
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	if (views_get(seq, &vs) < 0)
 		return NULL;
 	if (call == sendv_call && vs.n > INT_MAX) {
@@ -504,21 +484,14 @@ send_vectored(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs, PyOb
 		PyErr_SetString(PyExc_OverflowError, "too many pieces");
 		return NULL;
 	}
-	if (ipcpy_lock_acquire(&self->send_lock, &w) < 0) {
+	if (ipcpy_channel_lock(self, &self->send_lock, &w) < 0) {
 		views_release(&vs, vs.n);
 		return NULL;
 	}
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.iov = vs.iov;
-		x.n = (size_t)vs.n;
-		rc = call(&x, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
-			rc = ipcpy_block(&w, call, &x);
-	}
+	x.ch = self->ch;
+	x.iov = vs.iov;
+	x.n = (size_t)vs.n;
+	rc = ipcpy_run(&w, call, &x, 1);
 	ipcpy_lock_release(&self->send_lock);
 	views_release(&vs, vs.n);
 	if (rc < 0)
@@ -560,7 +533,7 @@ channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
 		return NULL;
 	}
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	if (!(list = PyList_New(n)))
 		return NULL;
 	if (!(iov = PyMem_Calloc((size_t)n, sizeof(*iov))))
@@ -574,19 +547,12 @@ channel_recv_batch(ipcpy_Channel *self, PyObject *args, PyObject *kwargs)
 		iov[i].iov_base = PyBytes_AS_STRING(b);
 		iov[i].iov_len = (size_t)max_size;
 	}
-	if (ipcpy_lock_acquire(&self->recv_lock, &w) < 0)
+	if (ipcpy_channel_lock(self, &self->recv_lock, &w) < 0)
 		goto fail;
-	if (!self->ch) {
-		rc = IPCPY_PYERR;
-		closed_error();
-	} else {
-		x.ch = self->ch;
-		x.iov = iov;
-		x.n = (size_t)n;
-		rc = ipc_recv_batch(x.ch, x.iov, x.n, 0);
-		if (rc == -EAGAIN && w.deadline != 0)
-			rc = ipcpy_block(&w, recv_batch_call, &x);
-	}
+	x.ch = self->ch;
+	x.iov = iov;
+	x.n = (size_t)n;
+	rc = ipcpy_run(&w, recv_batch_call, &x, 1);
 	ipcpy_lock_release(&self->recv_lock);
 	if (rc < 0) {
 		ipcpy_error(rc, NULL);
@@ -626,7 +592,7 @@ channel_peer_cert(ipcpy_Channel *self, PyObject *unused)
 	int len, rc;
 
 	if (!self->ch)
-		return closed_error();
+		return ipcpy_channel_closed();
 	len = ipc_peer_cert(self->ch, NULL, 0, NULL);
 	if (len == -ENOTCONN)
 		Py_RETURN_NONE;
@@ -648,13 +614,6 @@ channel_peer_cert(ipcpy_Channel *self, PyObject *unused)
 }
 
 static PyObject *
-channel_enter(PyObject *self, PyObject *unused)
-{
-	Py_INCREF(self);
-	return self;
-}
-
-static PyObject *
 channel_exit(ipcpy_Channel *self, PyObject *args)
 {
 	return channel_close(self, NULL);
@@ -662,38 +621,15 @@ channel_exit(ipcpy_Channel *self, PyObject *args)
 
 /* recv_async/send_async live in ipc/asyncio.py: coroutines are Python's. */
 static PyObject *
-call_asyncio(const char *fn, PyObject *self, PyObject *args, PyObject *kwargs)
-{
-	PyObject *mod, *f, *all, *res = NULL;
-
-	mod = PyImport_ImportModule("ipc.asyncio");
-	if (!mod)
-		return NULL;
-	f = PyObject_GetAttrString(mod, fn);
-	Py_DECREF(mod);
-	if (!f)
-		return NULL;
-	all = PyTuple_Pack(1, self);
-	if (all)
-		Py_SETREF(all, PySequence_Concat(all, args));
-	if (all) {
-		res = PyObject_Call(f, all, kwargs);
-		Py_DECREF(all);
-	}
-	Py_DECREF(f);
-	return res;
-}
-
-static PyObject *
 channel_recv_async(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	return call_asyncio("recv", self, args, kwargs);
+	return ipcpy_call_asyncio("recv", self, args, kwargs);
 }
 
 static PyObject *
 channel_send_async(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	return call_asyncio("send", self, args, kwargs);
+	return ipcpy_call_asyncio("send", self, args, kwargs);
 }
 
 static PyObject *
@@ -745,18 +681,16 @@ static PyMethodDef channel_methods[] = {
 	  "send_batch(messages, timeout=None) -> int\n\nSend each bytes-like object as one message; how many went." },
 	{ "recv_batch", (PyCFunction)(void (*)(void))channel_recv_batch, METH_VARARGS | METH_KEYWORDS,
 	  "recv_batch(n, timeout=None, *, max_size=65536) -> list\n\nUp to n messages, waiting only for the first." },
-	{ "send_loan", (PyCFunction)(void (*)(void))ipcpy_channel_send_loan,
-	  METH_VARARGS | METH_KEYWORDS,
-	  "send_loan(size, timeout=None) -> Loan\n\nReserve room for one message in the ring (shm): "
-	  "`with ch.send_loan(n) as mv:` fills a writable memoryview, committed on exit." },
-	{ "recv_loan", (PyCFunction)(void (*)(void))ipcpy_channel_recv_loan,
-	  METH_VARARGS | METH_KEYWORDS,
-	  "recv_loan(timeout=None) -> Loan\n\nThe next message where it lies in the ring (shm): "
-	  "`with ch.recv_loan() as mv:` reads a read-only memoryview, released on exit." },
 	{ "peer_cert", (PyCFunction)channel_peer_cert, METH_NOARGS,
 	  "peer_cert() -> (subject, sha256) or None\n\nThe TLS peer's certificate (tls+tcp://)." },
 	{ "recv_into", (PyCFunction)(void (*)(void))channel_recv_into, METH_FASTCALL | METH_KEYWORDS,
 	  "recv_into(buffer, timeout=None) -> int\n\nReceive one message into a writable buffer." },
+	{ "send_loan", (PyCFunction)(void (*)(void))ipcpy_send_loan, METH_FASTCALL | METH_KEYWORDS,
+	  "send_loan(size, timeout=None) -> SendLoan\n\nReserve size bytes in the ring (shm): a message "
+	  "built in place, sent by commit() or at the end of a with-block." },
+	{ "recv_loan", (PyCFunction)(void (*)(void))ipcpy_recv_loan, METH_FASTCALL | METH_KEYWORDS,
+	  "recv_loan(timeout=None) -> RecvLoan\n\nThe next message where it lies in the ring (shm), "
+	  "read-only until release() or the end of a with-block." },
 	{ "fileno", (PyCFunction)channel_fileno, METH_NOARGS,
 	  "fileno() -> int\n\nThe pollable descriptor (edge-style: drain with timeout 0)." },
 	{ "flush", (PyCFunction)(void (*)(void))channel_flush, METH_FASTCALL | METH_KEYWORDS,
@@ -770,7 +704,7 @@ static PyMethodDef channel_methods[] = {
 	  "recv_async(timeout=None) -> coroutine\n\nipc.asyncio.recv(self, timeout)." },
 	{ "send_async", (PyCFunction)(void (*)(void))channel_send_async, METH_VARARGS | METH_KEYWORDS,
 	  "send_async(data, timeout=None) -> coroutine\n\nipc.asyncio.send(self, data, timeout)." },
-	{ "__enter__", (PyCFunction)channel_enter, METH_NOARGS, NULL },
+	{ "__enter__", (PyCFunction)ipcpy_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)channel_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
 };

@@ -370,7 +370,8 @@ PyInit__ipc(void)
 	size_t i;
 
 	if (PyType_Ready(&ipcpy_ChannelType) < 0 || PyType_Ready(&ipcpy_ListenerType) < 0 ||
-	    PyType_Ready(&ipcpy_SigWatchType) < 0 ||
+	    PyType_Ready(&ipcpy_SigWatchType) < 0 || PyType_Ready(&ipcpy_SendLoanType) < 0 ||
+	    PyType_Ready(&ipcpy_RecvLoanType) < 0 ||
 	    (!ipcpy_SigInfoType.tp_name && ipcpy_siginfo_ready() < 0))
 		return NULL;
 	if (!(m = PyModule_Create(&ipc_module)))
@@ -387,13 +388,17 @@ PyInit__ipc(void)
 	Py_INCREF(&ipcpy_ListenerType);
 	if (PyModule_AddObject(m, "Listener", (PyObject *)&ipcpy_ListenerType) < 0)
 		goto fail;
+	Py_INCREF(&ipcpy_SendLoanType);
+	if (PyModule_AddObject(m, "SendLoan", (PyObject *)&ipcpy_SendLoanType) < 0)
+		goto fail;
+	Py_INCREF(&ipcpy_RecvLoanType);
+	if (PyModule_AddObject(m, "RecvLoan", (PyObject *)&ipcpy_RecvLoanType) < 0)
+		goto fail;
 	Py_INCREF(&ipcpy_SigWatchType);
 	if (PyModule_AddObject(m, "SigWatch", (PyObject *)&ipcpy_SigWatchType) < 0)
 		goto fail;
 	Py_INCREF(&ipcpy_SigInfoType);
 	if (PyModule_AddObject(m, "SigInfo", (PyObject *)&ipcpy_SigInfoType) < 0)
-		goto fail;
-	if (ipcpy_loan_ready(m) < 0)
 		goto fail;
 	ipcpy_fork_hooks();
 	if (find_main_thread() < 0)

@@ -37,6 +37,9 @@ typedef long long (*ipcpy_call_fn)(void *ctx, int timeout_ms);
  * Returns the call's result, or IPCPY_PYERR with a Python exception set. */
 #define IPCPY_PYERR (-1000000)
 long long ipcpy_block(struct ipcpy_wait *w, ipcpy_call_fn fn, void *ctx);
+/* ipcpy_block, but with @p quick first one try that keeps the GIL: cheaper
+ * than dropping it when the call can finish at once. */
+long long ipcpy_run(struct ipcpy_wait *w, ipcpy_call_fn fn, void *ctx, int quick);
 
 /* A per-object lock for the calls the C rules say need the caller's own
  * exclusion. Taken and released with the GIL held, so the uncontended case
@@ -63,8 +66,25 @@ unsigned ipcpy_fork_generation(void);
 PyObject *ipcpy_error(long long rc, PyObject *filename);
 int ipcpy_is_main_thread(void);
 
+/* A descriptor the library creates on the first ask in each process (shm's
+ * wake-up set, a listener's): asked once under the object's lock, kept for
+ * the process it was asked in (a forked child asks again). */
+struct ipcpy_fd {
+	int      fd;        /* -1 before the first ask */
+	unsigned gen;       /* the fork generation it was asked in */
+};
+/* Runs under the lock: the descriptor, a negative errno, or IPCPY_PYERR
+ * with the object's "closed" error raised when it was closed meanwhile. */
+typedef int (*ipcpy_ask_fd_fn)(PyObject *self);
+PyObject *ipcpy_fileno(PyObject *self, struct ipcpy_fd *c, struct ipcpy_lock *lock,
+                       ipcpy_ask_fd_fn ask);
+PyObject *ipcpy_enter(PyObject *self, PyObject *unused);
+/* ipc.asyncio.<fn>(self, *args, **kwargs): coroutines are Python's. */
+PyObject *ipcpy_call_asyncio(const char *fn, PyObject *self, PyObject *args, PyObject *kwargs);
+
 /* The types. */
 extern PyTypeObject ipcpy_ChannelType, ipcpy_ListenerType, ipcpy_SigWatchType;
+extern PyTypeObject ipcpy_SendLoanType, ipcpy_RecvLoanType;
 extern PyTypeObject ipcpy_SigInfoType;
 
 typedef struct {
@@ -72,26 +92,17 @@ typedef struct {
 	ipc_channel      *ch;       /* NULL once closed */
 	struct ipcpy_lock send_lock, recv_lock;
 	int               flags;
-	int               fd;       /* ipc_fd() once asked, -1 before */
-	unsigned          fd_gen;   /* the fork generation it was asked in */
+	struct ipcpy_fd   fd;       /* ipc_fd() */
+	Py_ssize_t        loan_exports; /* live buffers of its loans: close() waits for none */
 	PyObject         *name;     /* the URI or "pipe", for repr */
 	PyObject         *weakrefs;
-	PyObject         *loan[2];  /* ipc.Loan out: send, receive (borrowed: the
-	                               loan holds the channel and clears these) */
 } ipcpy_Channel;
-
-/* loan.c: zero-copy loans on shm */
-PyObject *ipcpy_channel_send_loan(ipcpy_Channel *self, PyObject *args, PyObject *kw);
-PyObject *ipcpy_channel_recv_loan(ipcpy_Channel *self, PyObject *args, PyObject *kw);
-int ipcpy_loans_detach(ipcpy_Channel *c);   /* before close: -1, BufferError */
-int ipcpy_loan_ready(PyObject *m);
 
 typedef struct {
 	PyObject_HEAD
 	ipc_listener     *l;
 	struct ipcpy_lock lock;
-	int               fd;       /* ipc_listener_fd() once asked, -1 before */
-	unsigned          fd_gen;
+	struct ipcpy_fd   fd;       /* ipc_listener_fd() */
 	PyObject         *addr;
 	PyObject         *weakrefs;
 } ipcpy_Listener;
@@ -105,6 +116,19 @@ typedef struct {
 } ipcpy_SigWatch;
 
 PyObject *ipcpy_channel_wrap(ipc_channel *ch, int flags, PyObject *name);
+/* channel.c for loan.c: the "closed" ValueError; a direction's lock of a
+ * still-open channel (0 with it held, or -1 with an exception: the wait ran
+ * out, a signal handler raised, closed meanwhile); (positional..., timeout)
+ * of a vectorcall method, @p npos of them required. */
+PyObject *ipcpy_channel_closed(void);
+int ipcpy_channel_lock(ipcpy_Channel *self, struct ipcpy_lock *l, struct ipcpy_wait *w);
+int ipcpy_parse_args(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                     Py_ssize_t npos, PyObject **pos, PyObject **timeout);
+/* loan.c: Channel.send_loan and Channel.recv_loan. */
+PyObject *ipcpy_send_loan(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *ipcpy_recv_loan(ipcpy_Channel *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
 PyObject *ipcpy_listener_wrap(ipc_listener *l);
 int ipcpy_options(PyObject *kwargs, ipc_options *opt);
 PyObject *ipcpy_poll(PyObject *self, PyObject *args, PyObject *kwargs);

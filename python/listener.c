@@ -22,8 +22,8 @@ ipcpy_listener_wrap(ipc_listener *l)
 		return NULL;
 	}
 	self->l = l;
-	self->fd = -1;
-	self->fd_gen = 0;
+	self->fd.fd = -1;
+	self->fd.gen = 0;
 	self->weakrefs = NULL;
 	self->lock.wake = NULL;
 	self->addr = NULL;
@@ -77,34 +77,26 @@ listener_accept(ipcpy_Listener *self, PyObject *args, PyObject *kwargs)
 	return ipcpy_channel_wrap(x.out, IPC_SEND | IPC_RECV, self->addr);
 }
 
+static int
+ask_fd(PyObject *o)
+{
+	ipcpy_Listener *self = (ipcpy_Listener *)o;
+
+	if (!self->l) {
+		closed_error();
+		return IPCPY_PYERR;
+	}
+	return ipc_listener_fd(self->l);
+}
+
 /* ipc_listener_fd() creates the descriptor on its first call in each
  * process: serialized with accept, kept for this process. */
 static PyObject *
 listener_fileno(ipcpy_Listener *self, PyObject *unused)
 {
-	struct ipcpy_wait w;
-	int fd;
-
 	if (!self->l)
 		return closed_error();
-	if (self->fd >= 0 && self->fd_gen == ipcpy_fork_generation())
-		return PyLong_FromLong(self->fd);
-	ipcpy_wait_init(&w, Py_None);
-	if (ipcpy_lock_acquire(&self->lock, &w) < 0)
-		return NULL;
-	if (!self->l) {
-		ipcpy_lock_release(&self->lock);
-		return closed_error();
-	}
-	fd = ipc_listener_fd(self->l);
-	if (fd >= 0) {
-		self->fd = fd;
-		self->fd_gen = ipcpy_fork_generation();
-	}
-	ipcpy_lock_release(&self->lock);
-	if (fd < 0)
-		return ipcpy_error(fd, NULL);
-	return PyLong_FromLong(fd);
+	return ipcpy_fileno((PyObject *)self, &self->fd, &self->lock, ask_fd);
 }
 
 /* No lock: ipc_listener_shutdown is thread-safe and exists to wake the
@@ -146,13 +138,6 @@ listener_close(ipcpy_Listener *self, PyObject *unused)
 }
 
 static PyObject *
-listener_enter(PyObject *self, PyObject *unused)
-{
-	Py_INCREF(self);
-	return self;
-}
-
-static PyObject *
 listener_exit(ipcpy_Listener *self, PyObject *args)
 {
 	return listener_close(self, NULL);
@@ -161,23 +146,7 @@ listener_exit(ipcpy_Listener *self, PyObject *args)
 static PyObject *
 listener_accept_async(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	PyObject *mod, *f, *all, *res = NULL;
-
-	if (!(mod = PyImport_ImportModule("ipc.asyncio")))
-		return NULL;
-	f = PyObject_GetAttrString(mod, "accept");
-	Py_DECREF(mod);
-	if (!f)
-		return NULL;
-	all = PyTuple_Pack(1, self);
-	if (all)
-		Py_SETREF(all, PySequence_Concat(all, args));
-	if (all) {
-		res = PyObject_Call(f, all, kwargs);
-		Py_DECREF(all);
-	}
-	Py_DECREF(f);
-	return res;
+	return ipcpy_call_asyncio("accept", self, args, kwargs);
 }
 
 static PyObject *
@@ -226,7 +195,7 @@ static PyMethodDef listener_methods[] = {
 	{ "shutdown", (PyCFunction)listener_shutdown, METH_NOARGS,
 	  "shutdown()\n\nBlocked and later accept() calls raise EOFError." },
 	{ "close", (PyCFunction)listener_close, METH_NOARGS, "close()" },
-	{ "__enter__", (PyCFunction)listener_enter, METH_NOARGS, NULL },
+	{ "__enter__", (PyCFunction)ipcpy_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)listener_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
 };

@@ -172,13 +172,6 @@ sigwatch_close(ipcpy_SigWatch *self, PyObject *unused)
 }
 
 static PyObject *
-sigwatch_enter(PyObject *self, PyObject *unused)
-{
-	Py_INCREF(self);
-	return self;
-}
-
-static PyObject *
 sigwatch_exit(ipcpy_SigWatch *self, PyObject *args)
 {
 	return sigwatch_close(self, NULL);
@@ -207,7 +200,7 @@ static PyMethodDef sigwatch_methods[] = {
 	{ "fileno", (PyCFunction)sigwatch_fileno, METH_NOARGS, "fileno() -> int" },
 	{ "close", (PyCFunction)sigwatch_close, METH_NOARGS,
 	  "close()\n\nStop watching (the signals stay blocked in the thread that opened it)." },
-	{ "__enter__", (PyCFunction)sigwatch_enter, METH_NOARGS, NULL },
+	{ "__enter__", (PyCFunction)ipcpy_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)sigwatch_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
 };

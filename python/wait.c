@@ -105,6 +105,19 @@ ipcpy_block(struct ipcpy_wait *w, ipcpy_call_fn fn, void *ctx)
 	}
 }
 
+long long
+ipcpy_run(struct ipcpy_wait *w, ipcpy_call_fn fn, void *ctx, int quick)
+{
+	long long rc;
+
+	if (quick) {
+		rc = fn(ctx, 0);
+		if (rc != -EAGAIN || w->deadline == 0)
+			return rc;
+	}
+	return ipcpy_block(w, fn, ctx);
+}
+
 /* pthread_atfork child handler: the thread that forked is the child's main
  * thread (Python makes it so too), and every lock is renewed on next use. */
 static void

@@ -11,13 +11,13 @@ see doc/python.md and `man 7 libipc` for the semantics.
 from ipc._ipc import (
     ANY_UID, CREATE, INHERIT, POLLERR, POLLHUP, POLLIN, POLLOUT, RAW, RECV, SEND,
     TLS_1_2, TLS_REQUIRE_CLIENT_CERT,
-    Channel, Listener, Loan, SigInfo, SigWatch, __version__,
+    Channel, Listener, RecvLoan, SendLoan, SigInfo, SigWatch, __version__,
     listen, notify, open, pair, pipe, poll, strerror, version,
 )
 
 __all__ = [
     "ANY_UID", "CREATE", "INHERIT", "POLLERR", "POLLHUP", "POLLIN", "POLLOUT", "RAW", "RECV", "SEND",
     "TLS_1_2", "TLS_REQUIRE_CLIENT_CERT",
-    "Channel", "Listener", "Loan", "SigInfo", "SigWatch",
+    "Channel", "Listener", "RecvLoan", "SendLoan", "SigInfo", "SigWatch",
     "listen", "notify", "open", "pair", "pipe", "poll", "strerror", "version",
 ]
