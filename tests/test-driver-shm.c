@@ -1747,9 +1747,20 @@ dx_recv(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		if (n == -ETIMEDOUT && ts.tv_sec < end)
 			continue;
-		/* the other side left after the last message, taken by another */
-		if (n == IPC_EOF && __atomic_load_n(&d->got[in], __ATOMIC_ACQUIRE) == d->total)
-			break;
+		/* The other side left after the last message, taken by another
+		 * receiver, which may not have counted it yet: the end is right
+		 * once the count is complete (waited for, bounded). */
+		if (n == IPC_EOF) {
+			while (__atomic_load_n(&d->got[in], __ATOMIC_ACQUIRE) < d->total &&
+			       ts.tv_sec < end) {
+				struct timespec nap = { 0, 1000000 };
+
+				nanosleep(&nap, NULL);
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+			}
+			if (__atomic_load_n(&d->got[in], __ATOMIC_ACQUIRE) == d->total)
+				break;
+		}
 		if (n < 0) {
 			fprintf(stderr, "duplex: dir %d receive: %zd (%u of %u)\n", in, n,
 			        __atomic_load_n(&d->got[in], __ATOMIC_ACQUIRE), d->total);
