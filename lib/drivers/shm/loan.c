@@ -64,47 +64,6 @@ loan_ptr(struct shm_priv *p, int ri, uint64_t pos)
 	return shm_data(p, ri) + ((pos + SHM_RECHDR) & p->mask);
 }
 
-/* Reserve a record of @p len bytes, as ipc__shm_try_send() does, and leave
- * it WRITING. Its position goes to *at. */
-static ssize_t
-loan_try_reserve(ipc_channel *ch, size_t len, long long deadline, int reap, uint64_t *at)
-{
-	struct shm_priv *p = ch->priv;
-	int ri = shm_txring(p);
-	struct shm_ring *r = &p->seg->ring[ri];
-	unsigned char *ring = shm_data(p, ri);
-	uint64_t need = shm_need(len), tail, head;
-	int rc;
-
-	if ((rc = ipc__shm_lock(ch, &r->plock, deadline)) < 0)
-		return rc;
-	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	if (tail < head || tail - head > p->cap || ((tail | head) & 7)) {
-		ipc__shm_unlock(&r->plock);
-		return shm_proto(p);
-	}
-	if (tail + need - head > p->cap) {
-		if (ipc__shm_reclaim(p, ri, tail, reap) < 0) {
-			ipc__shm_unlock(&r->plock);
-			return shm_proto(p);
-		}
-		head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		if (tail + need - head > p->cap) {
-			ipc__shm_unlock(&r->plock);
-			return SHM_BLOCKED;
-		}
-	}
-	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_SPACE])
-		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu[EC_SPACE], __ATOMIC_RELAXED);
-	__atomic_store_n(shm_rlen(p, ring, tail), (uint32_t)len, __ATOMIC_RELAXED);
-	__atomic_store_n(shm_rstate(p, ring, tail), p->tag << 3 | R_WRITING, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->tail, tail + need, __ATOMIC_RELEASE);
-	ipc__shm_unlock(&r->plock);
-	*at = tail;
-	return (ssize_t)len;
-}
-
 ssize_t
 ipc__shm_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms)
 {
@@ -133,7 +92,9 @@ ipc__shm_send_reserve(ipc_channel *ch, void **buf, size_t len, int timeout_ms)
 			n = -EPIPE;
 			break;
 		}
-		n = loan_try_reserve(ch, len, deadline, reap, &pos);
+		n = ipc__shm_reserve(ch, &(struct iovec){ NULL, len }, 1, deadline, reap, &pos);
+		if (n > 0)
+			n = (ssize_t)len;
 		if (n != SHM_BLOCKED)
 			break;
 		if ((rc = __atomic_load_n(&p->broken, __ATOMIC_RELAXED)) < 0) {

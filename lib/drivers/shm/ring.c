@@ -176,86 +176,28 @@ shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap)
 	return 0;
 }
 
+/* Reserve records for as many of @p msgs as fit whole, in order, under one
+ * plock with one publication of the tail: their headers say WRITING with
+ * our tag, so a receiver skips them if we die before committing. Space is
+ * reclaimed at most once per call. Returns how many (>= 1) with *@p at the
+ * first one's position, SHM_BLOCKED when not even the first fits, or a
+ * negative code. Every send reserves here: ipc_send, batches, loans. */
 ssize_t
-ipc__shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, int reap)
+ipc__shm_reserve(ipc_channel *ch, const struct iovec *msgs, size_t n, long long deadline,
+                 int reap, uint64_t *at)
 {
 	struct shm_priv *p = ch->priv;
 	int ri = shm_txring(p);
 	struct shm_ring *r = &p->seg->ring[ri];
 	unsigned char *ring = shm_data(p, ri);
-	uint64_t need = shm_need(len), tail, head;
-	int rc;
+	uint64_t tail, head, end;
+	int rc, reclaimed = 0;
+	size_t k;
 
 	if ((rc = shm_lock(ch, &r->plock, deadline)) < 0)
 		return rc;
 	if (ipc__crash_at("shm-send-locked"))
 		_exit(99);
-	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	if (tail < head || tail - head > p->cap || ((tail | head) & 7)) {
-		shm_unlock(&r->plock);
-		return shm_proto(p);
-	}
-	if (tail + need - head > p->cap) {
-		if (shm_reclaim(p, ri, tail, reap) < 0) {
-			shm_unlock(&r->plock);
-			return shm_proto(p);
-		}
-		head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		if (tail + need - head > p->cap) {
-			shm_unlock(&r->plock);
-			return SHM_BLOCKED;
-		}
-	}
-	if (p->spin_max && __atomic_load_n(&r->pcpu, __ATOMIC_RELAXED) != (uint32_t)p->cpu[EC_SPACE])
-		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu[EC_SPACE], __ATOMIC_RELAXED);
-	/* Header first, then the reservation becomes visible. */
-	__atomic_store_n(shm_rlen(p, ring, tail), (uint32_t)len, __ATOMIC_RELAXED);
-	__atomic_store_n(shm_rstate(p, ring, tail), p->tag << 3 | R_WRITING, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->tail, tail + need, __ATOMIC_RELEASE);
-	shm_unlock(&r->plock);
-	if (ipc__crash_at("shm-send-reserved"))
-		_exit(99);
-#ifdef IPC_TEST_HOOKS
-	if (len > 0) {  /* in two halves, to die in between */
-		size_t half = len / 2;
-
-		shm_put(p, ring, tail + SHM_RECHDR, buf, half);
-		if (ipc__crash_at("shm-send-midcopy"))
-			_exit(99);
-		shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half,
-		        len - half);
-	}
-#else
-	shm_put(p, ring, tail + SHM_RECHDR, buf, len);
-#endif
-	__atomic_store_n(shm_rstate(p, ring, tail), R_COMMITTED, __ATOMIC_RELEASE);
-	ipc__shm_notify(p, ri, EC_DATA);
-	p->done[EC_SPACE]++;
-	return (ssize_t)len;
-}
-
-/* Many messages under one reservation: as many of @p msgs (each within the
- * peer's limit: the caller checked) as fit whole, in order, reserved under
- * one plock with one publication of the tail, then copied and committed one
- * by one, so that receivers may start on the first while the rest are
- * copied; one notify at the end. Returns how many (>= 1), SHM_BLOCKED when
- * not even the first fits, or a negative code. A sender that dies after the
- * tail moved leaves WRITING records, which receivers skip (shm_next). */
-ssize_t
-ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
-                        long long deadline, int reap)
-{
-	struct shm_priv *p = ch->priv;
-	int ri = shm_txring(p);
-	struct shm_ring *r = &p->seg->ring[ri];
-	unsigned char *ring = shm_data(p, ri);
-	uint64_t tail, head, end, pos;
-	int rc, reclaimed = 0;
-	size_t k, i;
-
-	if ((rc = shm_lock(ch, &r->plock, deadline)) < 0)
-		return rc;
 	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	if (tail < head || tail - head > p->cap || ((tail | head) & 7)) {
@@ -294,10 +236,65 @@ ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
 		__atomic_store_n(&r->pcpu, (uint32_t)p->cpu[EC_SPACE], __ATOMIC_RELAXED);
 	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
 	shm_unlock(&r->plock);
+	*at = tail;
+	return (ssize_t)k;
+}
+
+ssize_t
+ipc__shm_try_send(ipc_channel *ch, const void *buf, size_t len, long long deadline, int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_txring(p);
+	unsigned char *ring = shm_data(p, ri);
+	struct iovec one = { (void *)buf, len };
+	uint64_t tail;
+	ssize_t k;
+
+	if ((k = ipc__shm_reserve(ch, &one, 1, deadline, reap, &tail)) < 0)
+		return k;
+	if (ipc__crash_at("shm-send-reserved"))
+		_exit(99);
+#ifdef IPC_TEST_HOOKS
+	if (len > 0) {  /* in two halves, to die in between */
+		size_t half = len / 2;
+
+		shm_put(p, ring, tail + SHM_RECHDR, buf, half);
+		if (ipc__crash_at("shm-send-midcopy"))
+			_exit(99);
+		shm_put(p, ring, tail + SHM_RECHDR + half, (const unsigned char *)buf + half,
+		        len - half);
+	}
+#else
+	shm_put(p, ring, tail + SHM_RECHDR, buf, len);
+#endif
+	__atomic_store_n(shm_rstate(p, ring, tail), R_COMMITTED, __ATOMIC_RELEASE);
+	ipc__shm_notify(p, ri, EC_DATA);
+	p->done[EC_SPACE]++;
+	return (ssize_t)len;
+}
+
+/* Many messages under one reservation (each within the peer's limit: the
+ * caller checked), then copied and committed one by one, so that receivers
+ * may start on the first while the rest are copied; one notify at the end.
+ * Returns how many (>= 1), SHM_BLOCKED when not even the first fits, or a
+ * negative code. A sender that dies after the tail moved leaves WRITING
+ * records, which receivers skip (shm_next). */
+ssize_t
+ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
+                        long long deadline, int reap)
+{
+	struct shm_priv *p = ch->priv;
+	int ri = shm_txring(p);
+	unsigned char *ring = shm_data(p, ri);
+	uint64_t pos;
+	ssize_t k, i;
+
+	if ((k = ipc__shm_reserve(ch, msgs, n, deadline, reap, &pos)) < 0)
+		return k;
 	if (ipc__crash_at("shm-batch-reserved"))
 		_exit(99);
 	/* Positions come from our own lengths, never from the segment. */
-	for (i = 0, pos = tail; i < k; i++) {
+	for (i = 0; i < k; i++) {
 		shm_put(p, ring, pos + SHM_RECHDR, msgs[i].iov_base, msgs[i].iov_len);
 		__atomic_store_n(shm_rstate(p, ring, pos), R_COMMITTED, __ATOMIC_RELEASE);
 		pos += shm_need(msgs[i].iov_len);
@@ -306,7 +303,7 @@ ipc__shm_try_send_batch(ipc_channel *ch, const struct iovec *msgs, size_t n,
 	}
 	ipc__shm_notify(p, ri, EC_DATA);
 	p->done[EC_SPACE] += (unsigned)k;
-	return (ssize_t)k;
+	return k;
 }
 
 /* The senders' tail as last seen, re-read (acquire) only once the read
@@ -564,12 +561,6 @@ void
 ipc__shm_unlock(uint32_t *lk)
 {
 	shm_unlock(lk);
-}
-
-int
-ipc__shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap)
-{
-	return shm_reclaim(p, ri, tail, reap);
 }
 
 int

@@ -258,7 +258,8 @@ uint64_t ipc__shm_peer_limit(struct shm_priv *p, int exact);
 /* ring.c, for loan.c: the copying calls' own steps */
 int ipc__shm_lock(ipc_channel *ch, uint32_t *lk, long long deadline);
 void ipc__shm_unlock(uint32_t *lk);
-int ipc__shm_reclaim(struct shm_priv *p, int ri, uint64_t tail, int reap);
+ssize_t ipc__shm_reserve(ipc_channel *ch, const struct iovec *msgs, size_t n, long long deadline,
+                         int reap, uint64_t *at);
 int ipc__shm_next(struct shm_priv *p, struct shm_ring *r, unsigned char *ring, uint64_t *pos,
                   uint64_t *needp, int reap);
 uint64_t ipc__shm_claim_word(uint64_t pos, int ri);
